@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+// Builds the SIMD kernel module (src/engine/kernels/assembly/kernels.ts) with
+// AssemblyScript into
+//   dist/wasm/kernels.wasm         imports a plain memory  (single-thread tfjs-wasm)
+//   dist/wasm/kernels-shared.wasm  imports a shared memory (threaded tfjs-wasm)
+// and refuses to write them unless the module is safe to run on emscripten's
+// heap: its only import is env.memory, it has no data segments, globals,
+// tables, start function or memory-management instructions, and a run of every
+// export on a guarded scratch memory writes nothing outside its outputs.
+//
+// Usage: node scripts/build-kernels.mjs   (exit code 1 and a message on failure)
+
+import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import asc from 'assemblyscript/asc';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const source = path.join(root, 'src/engine/kernels/assembly/kernels.ts');
+const outDir = path.join(root, 'dist/wasm');
+
+// The shared variant must declare a maximum; 65536 pages (4 GiB) matches what
+// tfjs-wasm's threaded build declares, so its memory is accepted.
+const SHARED_MAX_PAGES = 65536;
+
+const COMMON_FLAGS = [
+  '-O3',
+  '--runtime', 'stub',      // no GC; nothing is ever allocated anyway
+  '--importMemory',         // env.memory: tfjs-wasm's heap
+  '--noExportMemory',
+  '--initialMemory', '0',
+  '--noAssert',
+  '--use', 'abort=',        // no env.abort import
+  '--enable', 'simd',
+  '--noColors',
+];
+
+const VARIANTS = [
+  { file: 'kernels.wasm', flags: [], shared: false },
+  {
+    file: 'kernels-shared.wasm',
+    flags: ['--sharedMemory', '--maximumMemory', String(SHARED_MAX_PAGES), '--enable', 'threads'],
+    shared: true,
+  },
+];
+
+const EXPECTED_EXPORTS = [
+  'layernorm_bwd', 'layernorm_fwd', 'rmsnorm_bwd', 'rmsnorm_fwd', 'squash_bwd', 'squash_fwd', 'tanh_f32',
+];
+
+// Instructions/sections that would mean the module manages or owns memory.
+const FORBIDDEN_WAT = [
+  /\(data\b/, /\(global\b/, /\(table\b/, /\(elem\b/, /\(start\b/,
+  /\bmemory\.(grow|size|fill|copy|init)\b/, /\bdata\.drop\b/,
+];
+
+class BuildError extends Error {}
+
+async function compile(variant) {
+  const outputs = new Map();
+  const stderr = [];
+  const { error } = await asc.main(
+    [path.relative(root, source), ...COMMON_FLAGS, ...variant.flags, '-o', 'out.wasm', '-t', 'out.wat'],
+    {
+      readFile: async (name, baseDir) => {
+        try { return await readFile(path.resolve(baseDir, name), 'utf8'); } catch { return null; }
+      },
+      writeFile: (name, contents) => { outputs.set(name, contents); },
+      listFiles: () => [],
+      stdout: { write: () => true },
+      stderr: { write: (chunk) => { stderr.push(String(chunk)); return true; } },
+    },
+  );
+  const log = stderr.join('');
+  if (error) throw new BuildError(`asc failed for ${variant.file}: ${error.message}\n${log}`);
+  // asc reports some problems only as diagnostics; treat any ERROR as fatal.
+  if (/\bERROR\b/.test(log)) throw new BuildError(`asc reported errors for ${variant.file}:\n${log}`);
+  const binary = outputs.get('out.wasm');
+  const text = outputs.get('out.wat');
+  if (!(binary instanceof Uint8Array) || typeof text !== 'string') {
+    throw new BuildError(`asc produced no output for ${variant.file}\n${log}`);
+  }
+  return { binary, text: String(text), warnings: log.trim() };
+}
+
+function checkStructure(variant, binary, text) {
+  const mod = new WebAssembly.Module(binary);
+  const imports = WebAssembly.Module.imports(mod);
+  if (imports.length !== 1 || imports[0].module !== 'env' || imports[0].name !== 'memory' || imports[0].kind !== 'memory') {
+    throw new BuildError(`${variant.file}: expected the single import env.memory, got ${JSON.stringify(imports)}`);
+  }
+  const memDecl = text.match(/\(import "env" "memory" \(memory \$\d+ ([^)]*)\)\)/);
+  if (!memDecl) throw new BuildError(`${variant.file}: cannot find the memory import in the .wat`);
+  const wantDecl = variant.shared ? `0 ${SHARED_MAX_PAGES} shared` : '0';
+  if (memDecl[1].trim() !== wantDecl) {
+    throw new BuildError(`${variant.file}: memory import is "(memory ${memDecl[1]})", expected "(memory ${wantDecl})"`);
+  }
+  const exports = WebAssembly.Module.exports(mod);
+  const names = exports.map((e) => e.name).sort();
+  if (JSON.stringify(names) !== JSON.stringify(EXPECTED_EXPORTS) || exports.some((e) => e.kind !== 'function')) {
+    throw new BuildError(`${variant.file}: unexpected exports ${JSON.stringify(exports)}`);
+  }
+  for (const pattern of FORBIDDEN_WAT) {
+    const hit = text.match(pattern);
+    if (hit) throw new BuildError(`${variant.file}: module must not own or manage memory, found "${hit[0]}" in the .wat`);
+  }
+  return mod;
+}
+
+// ---------------------------------------------------------------------------
+// Guard check: lay out every buffer with gaps on a fresh memory filled with a
+// sentinel, run every export over awkward sizes, and verify that only the
+// declared outputs changed.
+
+const SENTINEL = 0x7fc0beef; // a NaN payload that no kernel computes
+const GAP = 64; // bytes between buffers
+
+function guardCheck(variant, mod) {
+  const memory = variant.shared
+    ? new WebAssembly.Memory({ initial: 4, maximum: SHARED_MAX_PAGES, shared: true })
+    : new WebAssembly.Memory({ initial: 4 });
+  const k = new WebAssembly.Instance(mod, { env: { memory } }).exports;
+  const u32 = new Uint32Array(memory.buffer);
+  const f32 = new Float32Array(memory.buffer);
+  let seed = 12345;
+  const rand = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32 * 4 - 2; };
+
+  const runCase = (label, specs, call) => {
+    u32.fill(SENTINEL);
+    let at = GAP + 4; // deliberately not 16-byte aligned
+    const ptr = {};
+    const allowed = [];
+    for (const [name, floats, role] of specs) {
+      ptr[name] = at;
+      if (role === 'in') for (let i = 0; i < floats; i++) f32[at / 4 + i] = rand();
+      else allowed.push([at, at + floats * 4]);
+      at += floats * 4 + GAP;
+    }
+    const before = u32.slice(0, at / 4 + GAP);
+    call(ptr);
+    for (let i = 0; i < before.length; i++) {
+      if (u32[i] === before[i]) continue;
+      const byte = i * 4;
+      if (!allowed.some(([a, b]) => byte >= a && byte < b)) {
+        throw new BuildError(`${variant.file}: ${label} wrote outside its outputs at byte ${byte}`);
+      }
+    }
+    for (const [a, b] of allowed) {
+      for (let byte = a; byte < b; byte += 4) {
+        if (u32[byte / 4] === SENTINEL) throw new BuildError(`${variant.file}: ${label} left output byte ${byte} unwritten`);
+      }
+    }
+  };
+
+  for (const C of [1, 2, 3, 4, 5, 7, 8, 13, 16]) {
+    for (const rows of [1, 3, 17]) {
+      const n = rows * C;
+      runCase(`tanh_f32(n=${n})`, [['x', n, 'in'], ['y', n, 'out']], (p) => k.tanh_f32(p.x, p.y, n));
+      for (let kind = 0; kind < 7; kind++) {
+        for (const pc of [0, 1]) {
+          const pLen = pc ? C : 1;
+          const tag = `kind=${kind} rows=${rows} C=${C} perChannel=${pc}`;
+          runCase(`squash_fwd(${tag})`,
+            [['x', n, 'in'], ['alpha', pLen, 'in'], ['s', pLen, 'in'], ['gamma', C, 'in'], ['beta', C, 'in'], ['y', n, 'out']],
+            (p) => k.squash_fwd(kind, p.x, p.y, rows, C, p.alpha, pc, p.s, pc, p.gamma, p.beta));
+          runCase(`squash_bwd(${tag})`,
+            [['x', n, 'in'], ['dy', n, 'in'], ['alpha', pLen, 'in'], ['s', pLen, 'in'], ['gamma', C, 'in'],
+              ['dx', n, 'out'], ['dalpha', pLen, 'out'], ['ds', pLen, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'],
+              ['scratch', 8 * C, 'out']],
+            (p) => k.squash_bwd(kind, p.x, p.dy, rows, C, p.alpha, pc, p.s, pc, p.gamma,
+              p.dx, p.dalpha, p.ds, p.dgamma, p.dbeta, p.scratch));
+        }
+      }
+      runCase(`layernorm_fwd(rows=${rows} C=${C})`,
+        [['x', n, 'in'], ['gamma', C, 'in'], ['beta', C, 'in'], ['y', n, 'out'], ['mean', rows, 'out'], ['rstd', rows, 'out']],
+        (p) => k.layernorm_fwd(p.x, p.y, rows, C, p.gamma, p.beta, 1e-5, p.mean, p.rstd));
+      runCase(`layernorm_bwd(rows=${rows} C=${C})`,
+        [['x', n, 'in'], ['dy', n, 'in'], ['gamma', C, 'in'], ['mean', rows, 'in'], ['rstd', rows, 'in'],
+          ['dx', n, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'], ['scratch', 4 * C, 'out']],
+        (p) => k.layernorm_bwd(p.x, p.dy, rows, C, p.gamma, p.mean, p.rstd, p.dx, p.dgamma, p.dbeta, p.scratch));
+      runCase(`rmsnorm_fwd(rows=${rows} C=${C})`,
+        [['x', n, 'in'], ['gamma', C, 'in'], ['y', n, 'out'], ['rstd', rows, 'out']],
+        (p) => k.rmsnorm_fwd(p.x, p.y, rows, C, p.gamma, 1e-5, p.rstd));
+      runCase(`rmsnorm_bwd(rows=${rows} C=${C})`,
+        [['x', n, 'in'], ['dy', n, 'in'], ['gamma', C, 'in'], ['rstd', rows, 'in'],
+          ['dx', n, 'out'], ['dgamma', C, 'out'], ['scratch', 2 * C, 'out']],
+        (p) => k.rmsnorm_bwd(p.x, p.dy, rows, C, p.gamma, p.rstd, p.dx, p.dgamma, p.scratch));
+    }
+  }
+}
+
+async function main() {
+  await mkdir(outDir, { recursive: true });
+  const built = [];
+  for (const variant of VARIANTS) {
+    const { binary, text, warnings } = await compile(variant);
+    if (warnings) process.stderr.write(`asc warnings for ${variant.file}:\n${warnings}\n`);
+    const mod = checkStructure(variant, binary, text);
+    guardCheck(variant, mod);
+    built.push([variant.file, binary]);
+  }
+  // Write only once every variant passed, so a failed build leaves no
+  // half-updated pair behind.
+  for (const [file, binary] of built) {
+    await writeFile(path.join(outDir, file), binary);
+    console.log(`build-kernels: wrote dist/wasm/${file} (${binary.length} bytes)`);
+  }
+}
+
+main().catch((err) => {
+  console.error(`build-kernels: FAILED: ${err instanceof BuildError ? err.message : err?.stack ?? err}`);
+  process.exit(1);
+});

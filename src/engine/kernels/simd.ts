@@ -1,0 +1,146 @@
+// Loader for the SIMD kernel module (dist/wasm/kernels[-shared].wasm, built
+// by scripts/build-kernels.mjs), instantiated on tfjs-wasm's own memory so the
+// kernels read and write tensors in place by heap offset.
+//
+// Unavailability is never silent: simdKernels() returns null and
+// simdKernelsProblem() says why (no memory capture, file missing, ...).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tf } from '../tf.js';
+import type { TensorInfo } from '../tf.js';
+import { capturedWasmMemory, wasmMemoryCaptureProblem } from '../wasm-memory.js';
+import { heapOffset, wasmBackendOf } from './backend-access.js';
+
+/** Typed exports of the kernel module. All pointers are byte offsets. */
+export interface SimdKernels {
+  readonly memory: WebAssembly.Memory;
+  readonly shared: boolean;
+  readonly file: string;
+  tanh_f32(x: number, y: number, n: number): void;
+  squash_fwd(kind: number, x: number, y: number, rows: number, C: number,
+    alpha: number, alphaPerChannel: number, s: number, sPerChannel: number, gamma: number, beta: number): void;
+  /** scratch: 4*C float64. */
+  squash_bwd(kind: number, x: number, dy: number, rows: number, C: number,
+    alpha: number, alphaPerChannel: number, s: number, sPerChannel: number, gamma: number,
+    dx: number, dalpha: number, ds: number, dgamma: number, dbeta: number, scratch: number): void;
+  layernorm_fwd(x: number, y: number, rows: number, C: number, gamma: number, beta: number,
+    eps: number, mean: number, rstd: number): void;
+  /** scratch: 2*C float64. */
+  layernorm_bwd(x: number, dy: number, rows: number, C: number, gamma: number, mean: number, rstd: number,
+    dx: number, dgamma: number, dbeta: number, scratch: number): void;
+  rmsnorm_fwd(x: number, y: number, rows: number, C: number, gamma: number, eps: number, rstd: number): void;
+  /** scratch: C float64. */
+  rmsnorm_bwd(x: number, dy: number, rows: number, C: number, gamma: number, rstd: number,
+    dx: number, dgamma: number, scratch: number): void;
+}
+
+const EXPORT_NAMES = [
+  'tanh_f32', 'squash_fwd', 'squash_bwd', 'layernorm_fwd', 'layernorm_bwd', 'rmsnorm_fwd', 'rmsnorm_bwd',
+] as const;
+
+const PACKAGE_NAME = 'dytlab';
+
+/**
+ * Directory of the dytlab package: walk up from this file (src/engine/kernels
+ * under tsx, dist/... when built) to the package.json named "dytlab".
+ */
+export function packageRoot(): string | undefined {
+  const starts = typeof __dirname === 'string' ? [__dirname, process.cwd()] : [process.cwd()];
+  for (const start of starts) {
+    let dir = path.resolve(start);
+    for (;;) {
+      const pkg = path.join(dir, 'package.json');
+      if (fs.existsSync(pkg)) {
+        try {
+          if ((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
+        } catch {
+          // unreadable package.json: keep walking
+        }
+      }
+      const parent = path.dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+  }
+  return undefined;
+}
+
+/** Path of the kernel module for a plain or shared memory. */
+export function kernelsWasmPath(shared: boolean): string | undefined {
+  const root = packageRoot();
+  return root === undefined ? undefined : path.join(root, 'dist', 'wasm', shared ? 'kernels-shared.wasm' : 'kernels.wasm');
+}
+
+let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | undefined;
+let problem: string | undefined = 'simdKernels() has not been called yet';
+
+function instantiate(memory: WebAssembly.Memory): SimdKernels {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const file = kernelsWasmPath(shared);
+  if (file === undefined) throw new Error(`cannot find the ${PACKAGE_NAME} package root (package.json) above ${typeof __dirname === 'string' ? __dirname : process.cwd()}`);
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing; run \`node scripts/build-kernels.mjs\``);
+  const module = new WebAssembly.Module(fs.readFileSync(file));
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const exports = instance.exports as Record<string, unknown>;
+  for (const name of EXPORT_NAMES) {
+    if (typeof exports[name] !== 'function') throw new Error(`${file} lacks the export ${name}; rebuild it`);
+  }
+  return { ...(exports as unknown as Omit<SimdKernels, 'memory' | 'shared' | 'file'>), memory, shared, file };
+}
+
+/**
+ * The kernel module bound to the wasm backend's memory, or null (see
+ * simdKernelsProblem()). Cheap to call per kernel: it rechecks that the
+ * captured memory still backs the backend's heap.
+ */
+export function simdKernels(): SimdKernels | null {
+  const memory = capturedWasmMemory();
+  if (memory === undefined) {
+    problem = wasmMemoryCaptureProblem() ?? 'wasm memory not captured';
+    return null;
+  }
+  if (cached?.memory === memory) return cached.kernels;
+  try {
+    cached = { memory, kernels: instantiate(memory) };
+    problem = undefined;
+    return cached.kernels;
+  } catch (err) {
+    cached = undefined;
+    problem = `SIMD kernel module unavailable: ${err instanceof Error ? err.message : String(err)}`;
+    return null;
+  }
+}
+
+/** Why the last simdKernels() call returned null; undefined if it succeeded. */
+export function simdKernelsProblem(): string | undefined {
+  return problem;
+}
+
+/**
+ * A kernelFunc for kernelName 'Tanh' on 'wasm' that runs the SIMD tanh
+ * (max abs error < 1e-6; see test/kernels.test.ts), or null when the module
+ * is unavailable. Registering it is the engine's decision.
+ */
+export function simdTanhKernel(): tf.KernelFunc | null {
+  if (simdKernels() === null) return null;
+  return ({ inputs, backend }) => {
+    const x = inputs['x'] as TensorInfo | undefined;
+    if (x === undefined) throw new Error('SIMD Tanh kernel: missing input x');
+    if (x.dtype !== 'float32') throw new Error(`SIMD Tanh kernel: dtype ${x.dtype} is not supported (float32 only)`);
+    const wasm = wasmBackendOf(backend, 'Tanh');
+    const k = simdKernels();
+    const out = wasm.makeOutput(x.shape, 'float32');
+    const n = x.shape.reduce((a, b) => a * b, 1);
+    if (n === 0) return out;
+    if (k === null) {
+      // The memory changed under us (backend re-created): stay correct.
+      const xs = wasm.typedArrayFromHeap(x);
+      const ys = wasm.typedArrayFromHeap(out);
+      for (let i = 0; i < n; i++) ys[i] = Math.tanh(xs[i]!);
+      return out;
+    }
+    k.tanh_f32(heapOffset(wasm, x), heapOffset(wasm, out), n);
+    return out;
+  };
+}

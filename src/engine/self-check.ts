@@ -1,0 +1,45 @@
+// A quick check that the engine computes what it should on this backend, against
+// plain float64 JavaScript: DyT forward (fused when available) and a transposed matmul.
+import { tf } from './tf.js';
+import { fusedKernelStatus, squashOp } from './kernels/index.js';
+
+export interface SelfCheck { ok: boolean; detail: string; dytMaxRelErr: number; matmulMaxRelErr: number }
+
+function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+export function selfCheck(): SelfCheck {
+  const tol = 1e-5;
+  const [R, C, M, K, N] = [37, 13, 24, 40, 24];
+  const x = Float32Array.from({ length: R * C }, (_, i) => 4 * Math.sin(i * 1.7) + Math.cos(i * 0.3));
+  const a = Float32Array.from({ length: K * M }, (_, i) => Math.sin(i * 0.37));
+  const b = Float32Array.from({ length: N * K }, (_, i) => Math.cos(i * 0.11));
+  const [dyt, mm] = tf.tidy(() => {
+    const p = { alpha: tf.fill([1], 0.5), s: tf.zeros([1]), gamma: tf.ones([C]), beta: tf.zeros([C]) };
+    const y = squashOp(tf.tensor2d(x, [R, C]), p, 'tanh', 'auto').dataSync();
+    // a is stored [K, M] and b [N, K]: the product a^T b^T exercises both transpose flags.
+    const t = tf.matMul(tf.tensor2d(a, [K, M]), tf.tensor2d(b, [N, K]), true, true).dataSync();
+    return [y, t];
+  });
+  const refDyt = Array.from(x, (v) => Math.tanh(0.5 * v));
+  const refMm = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += a[k * M + i]! * b[j * K + k]!;
+    refMm[i * N + j] = s;
+  }
+  const e1 = maxRelErr(dyt, refDyt), e2 = maxRelErr(mm, refMm);
+  const k = fusedKernelStatus();
+  const path = k && k.registered.length ? (k.simd ? 'fused SIMD' : 'fused JS') : 'composed';
+  return {
+    ok: e1 < tol && e2 < tol, dytMaxRelErr: e1, matmulMaxRelErr: e2,
+    detail: `DyT (${path}) vs float64 tanh: max rel err ${e1.toExponential(1)}; ` +
+      `transposed matmul vs float64: ${e2.toExponential(1)} (tolerance ${tol})`,
+  };
+}

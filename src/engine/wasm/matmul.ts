@@ -1,0 +1,152 @@
+// Keep matrix products on XNNPACK.
+//
+// tfjs-backend-wasm 4.22 sends a product to XNNPACK (~20 GFLOP/s per thread)
+// only when both operands have batch 1 and no transpose flag; everything else,
+// including every matmul gradient (they use transpose flags) and the batched
+// attention products, runs a scalar loop at ~1-2 GFLOP/s. These wrappers
+// rewrite the slow cases into fast ones:
+//   - a transpose flag becomes an explicit Transpose (memory-bound, cheap);
+//   - [B, m, k] x [k, n] (weights shared across the batch) becomes one
+//     [B*m, k] x [k, n] product;
+//   - a true batched product becomes one XNNPACK product per batch slice,
+//     written straight into the output buffer.
+// Products too small to amortise XNNPACK's per-call set-up keep the stock path.
+import type { KernelConfig, TensorInfo } from '../tf.js';
+import { callKernel, release, replaceWasmKernel, reshaped, wasmKernel, type KernelFn, type WasmBackendLike } from './kernel-utils.js';
+
+/** Below this many multiply-adds per slice the stock kernel's loop is as fast as XNNPACK's set-up. */
+export const MIN_SLICE_MACS = 4096;
+
+export interface MatmulFixStats { batch1Rewrites: number; foldedBatch: number; sliced: number; stock: number }
+export const matmulFixStats: MatmulFixStats = { batch1Rewrites: 0, foldedBatch: 0, sliced: 0, stock: 0 };
+
+interface Dims { batchA: number; batchB: number; m: number; k: number; n: number }
+
+function dims(a: TensorInfo, b: TensorInfo, ta: boolean, tb: boolean): Dims {
+  const ra = a.shape.length, rb = b.shape.length;
+  const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
+  return {
+    batchA: size(a.shape.slice(0, -2)),
+    batchB: size(b.shape.slice(0, -2)),
+    m: ta ? a.shape[ra - 1]! : a.shape[ra - 2]!,
+    k: ta ? a.shape[ra - 2]! : a.shape[ra - 1]!,
+    n: tb ? b.shape[rb - 2]! : b.shape[rb - 1]!,
+  };
+}
+
+function outShape(a: TensorInfo, b: TensorInfo, d: Dims): number[] {
+  const oa = a.shape.slice(0, -2), ob = b.shape.slice(0, -2);
+  // Broadcast the batch dims (tfjs already validated them before dispatch).
+  const len = Math.max(oa.length, ob.length);
+  const outer: number[] = [];
+  for (let i = 0; i < len; i++) {
+    const x = oa[oa.length - len + i] ?? 1, y = ob[ob.length - len + i] ?? 1;
+    outer.push(Math.max(x, y));
+  }
+  return [...outer, d.m, d.n];
+}
+
+let stock: { bmm: KernelConfig; fused: KernelConfig } | undefined;
+let fixed: { bmm: KernelFn; fused: KernelFn } | undefined;
+
+/** Switch between the fixed and the stock kernels (benchmarks measure both in one process). */
+export function setMatmulFixEnabled(on: boolean): void {
+  if (!stock || !fixed) throw new Error('setMatmulFixEnabled: the matmul fix was never installed (wasm backend not initialised)');
+  replaceWasmKernel('BatchMatMul', on ? fixed.bmm : (stock.bmm.kernelFunc as unknown as KernelFn), stock.bmm.setupFunc);
+  replaceWasmKernel('_FusedMatMul', on ? fixed.fused : (stock.fused.kernelFunc as unknown as KernelFn), stock.fused.setupFunc);
+}
+
+export function installMatmulFix(): void {
+  if (stock) return;
+  const stockBmm = wasmKernel('BatchMatMul');
+  const stockFused = wasmKernel('_FusedMatMul');
+  const transposeK = wasmKernel('Transpose');
+
+  /** `t` as a plain row-major [batch, rows, cols] operand, transposing the last two axes if `flag`. */
+  const plain = (backend: WasmBackendLike, t: TensorInfo, batch: number, rows: number, cols: number, flag: boolean): TensorInfo => {
+    if (!flag) return reshaped(backend, t, [batch, rows, cols]);
+    const src = reshaped(backend, t, [batch, cols, rows]);
+    const out = callKernel(transposeK, backend, { x: src }, { perm: [0, 2, 1] });
+    release(backend, src);
+    return out;
+  };
+
+  const batchMatMul: KernelFn = ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const ta = Boolean(attrs?.transposeA), tb = Boolean(attrs?.transposeB);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return stockBmm.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    const d = dims(a, b, ta, tb);
+    const shape = outShape(a, b, d);
+    const macs = d.m * d.k * d.n;
+    const plainCall = (x: TensorInfo, y: TensorInfo) =>
+      callKernel(stockBmm, backend, { a: x, b: y }, { transposeA: false, transposeB: false });
+
+    if (d.batchA === 1 && d.batchB === 1) {
+      if (!ta && !tb) return stockBmm.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+      matmulFixStats.batch1Rewrites++;
+      const x = plain(backend, a, 1, d.m, d.k, ta), y = plain(backend, b, 1, d.k, d.n, tb);
+      const out = plainCall(x, y);
+      release(backend, x, y);
+      out.shape = shape;
+      return out;
+    }
+    if (d.batchB === 1 && !ta) {
+      // Shared weights: fold the batch of A into its rows.
+      matmulFixStats.foldedBatch++;
+      const x = reshaped(backend, a, [1, d.batchA * d.m, d.k]);
+      const y = plain(backend, b, 1, d.k, d.n, tb);
+      const out = plainCall(x, y);
+      release(backend, x, y);
+      out.shape = shape;
+      return out;
+    }
+    if (macs < MIN_SLICE_MACS || (d.batchA !== d.batchB && d.batchA !== 1 && d.batchB !== 1)) {
+      matmulFixStats.stock++;
+      return stockBmm.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    }
+    matmulFixStats.sliced++;
+    const batch = Math.max(d.batchA, d.batchB);
+    const x = plain(backend, a, d.batchA, d.m, d.k, ta), y = plain(backend, b, d.batchB, d.k, d.n, tb);
+    const out = backend.makeOutput([batch, d.m, d.n], 'float32');
+    const sa = backend.makeOutput([1, d.m, d.k], 'float32');
+    for (let i = 0; i < batch; i++) {
+      // XNNPACK caches its packed weights by the id of B: each slice of B must be a new tensor.
+      const sb = backend.makeOutput([1, d.k, d.n], 'float32');
+      // Views are re-taken every iteration: an allocation may grow (and detach) the heap.
+      const xa = backend.typedArrayFromHeap(x) as Float32Array, yb = backend.typedArrayFromHeap(y) as Float32Array;
+      const ia = d.batchA === 1 ? 0 : i, ib = d.batchB === 1 ? 0 : i;
+      (backend.typedArrayFromHeap(sa) as Float32Array).set(xa.subarray(ia * d.m * d.k, (ia + 1) * d.m * d.k));
+      (backend.typedArrayFromHeap(sb) as Float32Array).set(yb.subarray(ib * d.k * d.n, (ib + 1) * d.k * d.n));
+      const p = plainCall(sa, sb);
+      (backend.typedArrayFromHeap(out) as Float32Array).set(backend.typedArrayFromHeap(p) as Float32Array, i * d.m * d.n);
+      release(backend, p, sb);
+    }
+    release(backend, x, y, sa);
+    out.shape = shape;
+    return out;
+  };
+
+  const fusedMatMul: KernelFn = ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const ta = Boolean(attrs?.transposeA), tb = Boolean(attrs?.transposeB);
+    const d = dims(a, b, ta, tb);
+    const stock = () => stockFused.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || (!ta && !tb && d.batchA === 1 && d.batchB === 1)) return stock();
+    // Bias and activation stay fused; only the operand layout is rewritten.
+    // A bias broadcast over batch slices keeps its meaning only when it has no batch dims.
+    const bias = inputs.bias;
+    const simpleBias = !bias || bias.shape.length <= 1 || bias.shape.slice(0, -1).every((s) => s === 1);
+    if (d.batchB !== 1 || ta && d.batchA !== 1 || !simpleBias) { matmulFixStats.stock++; return stock(); }
+    matmulFixStats.batch1Rewrites++;
+    const x = d.batchA === 1 ? plain(backend, a, 1, d.m, d.k, ta) : reshaped(backend, a, [1, d.batchA * d.m, d.k]);
+    const y = plain(backend, b, 1, d.k, d.n, tb);
+    const out = callKernel(stockFused, backend, { ...inputs, a: x, b: y }, { ...attrs, transposeA: false, transposeB: false });
+    release(backend, x, y);
+    out.shape = outShape(a, b, d);
+    return out;
+  };
+
+  stock = { bmm: stockBmm, fused: stockFused };
+  fixed = { bmm: batchMatMul, fused: fusedMatMul };
+  setMatmulFixEnabled(true);
+}

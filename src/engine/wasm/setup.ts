@@ -1,0 +1,55 @@
+// Everything the engine does to tfjs-backend-wasm, in order: before the backend
+// instantiates (threads opt-in, memory capture for our SIMD kernels) and after
+// (the kernel fixes). See ../../../shared ENGINE-NOTES for the measurements behind each.
+import '@tensorflow/tfjs-backend-wasm';
+import { tf } from '../tf.js';
+import { installWasmMemoryCapture } from '../wasm-memory.js';
+import { prepareWasmThreads, wasmThreadsStatus } from '../wasm-threads.js';
+import { simdTanhKernel } from '../kernels/simd.js';
+import { installMatmulFix } from './matmul.js';
+import { installSegmentSum } from './segment-sum.js';
+import { replaceWasmKernel, type KernelFn } from './kernel-utils.js';
+
+const fixes: string[] = [];
+let tanhReason: string | undefined;
+let tanhKernel: unknown;
+
+export function prepareWasm(): void {
+  prepareWasmThreads();
+  installWasmMemoryCapture();
+}
+
+export function finishWasm(): void {
+  if (fixes.length) return;
+  installMatmulFix();
+  fixes.push('matmul-xnnpack');
+  installSegmentSum();
+  fixes.push('unsorted-segment-sum');
+  const tanh = simdTanhKernel();
+  tanhKernel = tanh;
+  if (tanh) {
+    replaceWasmKernel('Tanh', tanh as unknown as KernelFn, tf.getKernel('Tanh', 'wasm')?.setupFunc);
+    fixes.push('tanh-simd');
+  } else {
+    tanhReason = 'SIMD kernel module unavailable; the stock scalar Tanh kernel stays';
+  }
+}
+
+/** Whether tf.tanh on wasm currently runs dytlab's SIMD kernel (not the stock scalar one). */
+export function simdTanhActive(): boolean {
+  return tanhKernel != null && tf.getKernel('Tanh', 'wasm')?.kernelFunc === tanhKernel;
+}
+
+export function installedWasmFixes(): string[] {
+  return [...fixes];
+}
+
+/** Why a fix is missing, if one is. */
+export function wasmFixNotes(): string[] {
+  return tanhReason ? [`tanh: ${tanhReason}`] : [];
+}
+
+export function wasmThreadInfo(): { threads: number; active: boolean; reason?: string } {
+  const s = wasmThreadsStatus();
+  return { threads: s.threads, active: s.active, ...(s.reason ? { reason: s.reason } : {}) };
+}

@@ -1,0 +1,150 @@
+// The normalization family behind one factory.
+//   LayerNorm:  gamma * (x - mean) / sqrt(var + eps) + beta
+//   RMSNorm:    gamma * x / sqrt(mean(x^2) + eps)
+//   Dynamic squash ("dyt"): gamma * f(alpha * x [+ s]) + beta, f in
+//     tanh (DyT), hardtanh, sigmoid (centred: 2*sigmoid(u) - 1 = tanh(u/2), so f(0) = 0),
+//     softsign u/(1+|u|), erf (Derf, with learnable shift s), isru u/sqrt(1+u^2), identity.
+//   alpha: one learnable scalar (default), a fixed constant alpha0, or none (alpha = 1);
+//   perChannelAlpha: one alpha per channel instead (a documented variant, not the paper's).
+// All normalize over the last axis. Forward and backward run as fused kernels
+// where the backend has them (engine/kernels), else as composed tfjs ops.
+import { tf } from '../engine/tf.js';
+import type { Tensor, Variable } from '../engine/tf.js';
+import { layerNormOp, rmsNormOp, squashOp } from '../engine/kernels/index.js';
+import { Module } from './module.js';
+import { normLabel, resolveNormSpec, type NormSpec, type ResolvedNormSpec } from './norm-spec.js';
+
+export interface NormLayer extends Module {
+  readonly spec: ResolvedNormSpec;
+  /** Channels (size of the last axis) this layer normalizes. */
+  readonly dim: number;
+  apply(x: Tensor): Tensor;
+}
+
+function checkDim(dim: unknown, label: string): number {
+  if (typeof dim !== 'number' || !Number.isInteger(dim) || dim <= 0) {
+    throw new Error(`${label}: dim = ${String(dim)} is invalid: must be a positive integer`);
+  }
+  return dim;
+}
+
+abstract class NormBase extends Module implements NormLayer {
+  constructor(readonly spec: ResolvedNormSpec, readonly dim: number) {
+    super();
+  }
+
+  protected checkInput(x: Tensor): void {
+    const last = x.shape[x.shape.length - 1];
+    if (x.rank === 0 || last !== this.dim) {
+      throw new Error(`${normLabel(this.spec)}.apply: input shape [${x.shape.join(', ')}] has last dimension ` +
+        `${x.rank === 0 ? 'none (scalar)' : last}; this layer was built for dim = ${this.dim}`);
+    }
+    if (x.dtype !== 'float32') throw new Error(`${normLabel(this.spec)}.apply: input dtype is ${x.dtype}; expected float32`);
+  }
+
+  abstract apply(x: Tensor): Tensor;
+}
+
+export class LayerNorm extends NormBase {
+  readonly gamma?: Variable;
+  readonly beta?: Variable;
+  private readonly ones: Tensor;
+  private readonly zeros: Tensor;
+
+  constructor(spec: Extract<ResolvedNormSpec, { kind: 'layernorm' }>, dim: number) {
+    super(spec, dim);
+    if (spec.affine) {
+      this.gamma = this.param('gamma', tf.ones([dim]));
+      this.beta = this.param('beta', tf.zeros([dim]));
+    }
+    this.ones = this.buffer(tf.ones([dim]));
+    this.zeros = this.buffer(tf.zeros([dim]));
+  }
+
+  apply(x: Tensor): Tensor {
+    this.checkInput(x);
+    const s = this.spec as Extract<ResolvedNormSpec, { kind: 'layernorm' }>;
+    return layerNormOp(x, this.gamma ?? this.ones, this.beta ?? this.zeros, s.eps, s.impl);
+  }
+}
+
+export class RMSNorm extends NormBase {
+  readonly gamma?: Variable;
+  private readonly ones: Tensor;
+
+  constructor(spec: Extract<ResolvedNormSpec, { kind: 'rmsnorm' }>, dim: number) {
+    super(spec, dim);
+    if (spec.affine) this.gamma = this.param('gamma', tf.ones([dim]));
+    this.ones = this.buffer(tf.ones([dim]));
+  }
+
+  apply(x: Tensor): Tensor {
+    this.checkInput(x);
+    const s = this.spec as Extract<ResolvedNormSpec, { kind: 'rmsnorm' }>;
+    return rmsNormOp(x, this.gamma ?? this.ones, s.eps, s.impl);
+  }
+}
+
+/** gamma * f(alpha * x + s) + beta; DyT when f = tanh. */
+export class DynamicSquash extends NormBase {
+  /** Learnable (trainable) or fixed (not trainable) alpha; undefined when alpha = 'none'. */
+  readonly alpha?: Variable;
+  readonly shift?: Variable;
+  readonly gamma?: Variable;
+  readonly beta?: Variable;
+  private readonly one: Tensor;
+  private readonly zeroShift: Tensor;
+  private readonly ones: Tensor;
+  private readonly zeros: Tensor;
+
+  constructor(spec: Extract<ResolvedNormSpec, { kind: 'dyt' }>, dim: number) {
+    super(spec, dim);
+    const aShape = spec.perChannelAlpha ? [dim] : [1];
+    if (spec.alpha !== 'none') this.alpha = this.param('alpha', tf.fill(aShape, spec.alpha0), spec.alpha === 'learnable');
+    if (spec.shift) this.shift = this.param('shift', tf.fill(aShape, spec.shift0));
+    if (spec.affine) {
+      this.gamma = this.param('gamma', tf.ones([dim]));
+      this.beta = this.param('beta', tf.zeros([dim]));
+    }
+    this.one = this.buffer(tf.ones(aShape));
+    this.zeroShift = this.buffer(tf.zeros(aShape));
+    this.ones = this.buffer(tf.ones([dim]));
+    this.zeros = this.buffer(tf.zeros([dim]));
+  }
+
+  apply(x: Tensor): Tensor {
+    this.checkInput(x);
+    const s = this.spec as Extract<ResolvedNormSpec, { kind: 'dyt' }>;
+    return squashOp(x, {
+      alpha: this.alpha ?? this.one,
+      s: this.shift ?? this.zeroShift,
+      gamma: this.gamma ?? this.ones,
+      beta: this.beta ?? this.zeros,
+    }, s.squash, s.impl);
+  }
+}
+
+/** No normalization at all: the input passes through. */
+export class IdentityNorm extends NormBase {
+  apply(x: Tensor): Tensor {
+    this.checkInput(x);
+    return x.clone();
+  }
+}
+
+/**
+ * Build a normalization layer for `dim` channels from a spec, e.g.
+ * `createNorm({kind: 'dyt'}, 768)` (DyT, learnable scalar alpha0 = 0.5) or
+ * `createNorm({kind: 'dyt', squash: 'erf'}, 768)` (Derf). Bad specs throw an
+ * error that names the field and the value.
+ */
+export function createNorm(spec: NormSpec | ResolvedNormSpec, dim: number): NormLayer {
+  const r = resolveNormSpec(spec);
+  checkDim(dim, `createNorm(${normLabel(r)})`);
+  switch (r.kind) {
+    case 'layernorm': return new LayerNorm(r, dim);
+    case 'rmsnorm': return new RMSNorm(r, dim);
+    case 'dyt': return new DynamicSquash(r, dim);
+    case 'identity': return new IdentityNorm(r, dim);
+  }
+}
