@@ -187,7 +187,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       for (const kind of ['layernorm', 'rmsnorm'] as const) {
         test(`${kind}: forward and gradients match float64 finite differences`, () => {
           const C = 13, shape = [6, C], eps = kind === 'layernorm' ? 1e-5 : 1e-6;
-          const layer = createNorm({ kind, impl }, C);
+          const layer = createNorm({ kind, impl } as NormSpec, C);
           randomizeParams(layer, 300);
           const gamma = Float64Array.from(param(layer, 'gamma')!.variable.dataSync());
           const beta = kind === 'layernorm' ? Float64Array.from(param(layer, 'beta')!.variable.dataSync()) : new Float64Array(C);
