@@ -157,17 +157,18 @@ function guardCheck(variant, mod) {
       const n = rows * C;
       runCase(`tanh_f32(n=${n})`, [['x', n, 'in'], ['y', n, 'out']], (p) => k.tanh_f32(p.x, p.y, n));
       for (let kind = 0; kind < 7; kind++) {
-        for (const pc of [0, 1]) {
-          const pLen = pc ? C : 1;
-          const tag = `kind=${kind} rows=${rows} C=${C} perChannel=${pc}`;
+        for (const [aPC, sPC] of [[0, 0], [1, 1], [1, 0], [0, 1]]) {
+          const aLen = aPC ? C : 1;
+          const sLen = sPC ? C : 1;
+          const tag = `kind=${kind} rows=${rows} C=${C} alphaPerChannel=${aPC} sPerChannel=${sPC}`;
           runCase(`squash_fwd(${tag})`,
-            [['x', n, 'in'], ['alpha', pLen, 'in'], ['s', pLen, 'in'], ['gamma', C, 'in'], ['beta', C, 'in'], ['y', n, 'out']],
-            (p) => k.squash_fwd(kind, p.x, p.y, rows, C, p.alpha, pc, p.s, pc, p.gamma, p.beta));
+            [['x', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'], ['beta', C, 'in'], ['y', n, 'out']],
+            (p) => k.squash_fwd(kind, p.x, p.y, rows, C, p.alpha, aPC, p.s, sPC, p.gamma, p.beta));
           runCase(`squash_bwd(${tag})`,
-            [['x', n, 'in'], ['dy', n, 'in'], ['alpha', pLen, 'in'], ['s', pLen, 'in'], ['gamma', C, 'in'],
-              ['dx', n, 'out'], ['dalpha', pLen, 'out'], ['ds', pLen, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'],
+            [['x', n, 'in'], ['dy', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'],
+              ['dx', n, 'out'], ['dalpha', aLen, 'out'], ['ds', sLen, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'],
               ['scratch', 8 * C, 'out']],
-            (p) => k.squash_bwd(kind, p.x, p.dy, rows, C, p.alpha, pc, p.s, pc, p.gamma,
+            (p) => k.squash_bwd(kind, p.x, p.dy, rows, C, p.alpha, aPC, p.s, sPC, p.gamma,
               p.dx, p.dalpha, p.ds, p.dgamma, p.dbeta, p.scratch));
         }
       }

@@ -22,7 +22,7 @@ async function onBoth(f: () => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Fl
 describe('wasm engine fixes', () => {
   before(async () => {
     const info = await initBackend('wasm');
-    assert.deepEqual([...info.fixes].sort(), ['matmul-xnnpack', 'tanh-simd', 'unsorted-segment-sum']);
+    assert.deepEqual([...info.fixes].sort(), ['identity-no-copy', 'matmul-xnnpack', 'tanh-simd', 'unsorted-segment-sum']);
   });
 
   const cases: [string, number[], number[], boolean, boolean, keyof typeof matmulFixStats][] = [
@@ -99,6 +99,17 @@ describe('wasm engine fixes', () => {
     await initBackend('wasm');
     const out = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([1, 1, 5], 'int32'), 3).dataSync());
     assert.deepEqual(Array.from(out), [0, 0, 4, 6, 0, 0]);
+  });
+
+  test('tf.clone shares the buffer instead of copying it, and outlives its source', async () => {
+    await initBackend('wasm');
+    const backend = tf.backend() as unknown as { dataIdMap: { get(id: object): { memoryOffset: number } } };
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x);
+    assert.equal(backend.dataIdMap.get(y.dataId).memoryOffset, backend.dataIdMap.get(x.dataId).memoryOffset);
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3]);
+    y.dispose();
   });
 
   test('tanh runs through the SIMD kernel and is accurate', async () => {

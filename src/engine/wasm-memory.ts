@@ -25,7 +25,10 @@ type InstanceCtor = typeof WebAssembly.Instance;
 interface CaptureState {
   originalInstantiate: Instantiate;
   originalInstance: InstanceCtor;
-  candidates: WebAssembly.Memory[];
+  wrappedInstantiate?: Instantiate;
+  wrappedInstance?: InstanceCtor;
+  /** Weak: other modules' memories seen while installed must not be pinned. */
+  candidates: WeakRef<WebAssembly.Memory>[];
   restored: boolean;
   /** Set when the capture cannot work (e.g. installed too late). */
   problem?: string;
@@ -53,15 +56,21 @@ function collectMemories(instance: WebAssembly.Instance | undefined, imports: un
       }
     }
   }
-  for (const m of found) if (!state.candidates.includes(m)) state.candidates.push(m);
+  for (const m of found) {
+    if (!state.candidates.some((ref) => ref.deref() === m)) state.candidates.push(new WeakRef(m));
+  }
   // Once the backend's own module has gone through, stop intercepting.
   if (instance !== undefined && TFJS_WASM_MARKER_EXPORT in instance.exports) restoreOriginals();
 }
 
 function restoreOriginals(): void {
   if (state === undefined || state.restored) return;
-  WebAssembly.instantiate = state.originalInstantiate;
-  (WebAssembly as { Instance: InstanceCtor }).Instance = state.originalInstance;
+  // Only undo our own wrappers: if someone wrapped them after us, leave the
+  // chain alone (ours then just passes calls through).
+  if (WebAssembly.instantiate === state.wrappedInstantiate) WebAssembly.instantiate = state.originalInstantiate;
+  if (WebAssembly.Instance === state.wrappedInstance) {
+    (WebAssembly as { Instance: InstanceCtor }).Instance = state.originalInstance;
+  }
   state.restored = true;
 }
 
@@ -69,14 +78,14 @@ interface WasmBackendLike {
   wasm?: { HEAPU8?: Uint8Array };
 }
 
-/** The buffer behind the initialised wasm backend's heap, if any. */
+/**
+ * The buffer behind the initialised wasm backend's heap, if any. Reads the
+ * engine's registry of initialised backends (public in tfjs-core's Engine
+ * typings) rather than tf.findBackend, which would start initialising the
+ * backend as a side effect.
+ */
 function wasmHeapBuffer(): ArrayBufferLike | undefined {
-  let backend: WasmBackendLike | undefined;
-  try {
-    backend = tf.findBackend('wasm') as unknown as WasmBackendLike | undefined;
-  } catch {
-    return undefined;
-  }
+  const backend = tf.engine().registry['wasm'] as unknown as WasmBackendLike | undefined;
   return backend?.wasm?.HEAPU8?.buffer;
 }
 
@@ -110,17 +119,19 @@ export function installWasmMemoryCapture(): void {
       return out as WebAssembly.Instance | WebAssembly.WebAssemblyInstantiatedSource;
     });
   };
-  WebAssembly.instantiate = wrapped as Instantiate;
+  state.wrappedInstantiate = wrapped as Instantiate;
+  WebAssembly.instantiate = state.wrappedInstantiate;
 
   // Synchronous instantiation (emscripten's instantiateWasm hooks, workers):
   // a Proxy keeps `instanceof WebAssembly.Instance` working.
-  (WebAssembly as { Instance: InstanceCtor }).Instance = new Proxy(originalInstance, {
+  state.wrappedInstance = new Proxy(originalInstance, {
     construct(target, args: unknown[], newTarget) {
       const instance = Reflect.construct(target, args, newTarget) as WebAssembly.Instance;
       collectMemories(instance, args[1]);
       return instance;
     },
   });
+  (WebAssembly as { Instance: InstanceCtor }).Instance = state.wrappedInstance;
 }
 
 /**
@@ -133,7 +144,7 @@ export function capturedWasmMemory(): WebAssembly.Memory | undefined {
   if (heap === undefined) return undefined;
   // The buffer object changes when memory grows; identity is rechecked.
   if (verified !== undefined && verified.buffer === heap) return verified;
-  verified = state?.candidates.find((m) => m.buffer === heap);
+  verified = state?.candidates.map((ref) => ref.deref()).find((m) => m !== undefined && m.buffer === heap);
   if (verified !== undefined) restoreOriginals();
   return verified;
 }

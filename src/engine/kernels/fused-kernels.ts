@@ -12,7 +12,7 @@ import type { WasmBackendLike } from './backend-access.js';
 import {
   layerNormBackwardJs, layerNormForwardJs, rmsNormBackwardJs, rmsNormForwardJs, squashBackwardJs, squashForwardJs,
 } from './js-kernels.js';
-import { simdKernels, simdKernelsProblem } from './simd.js';
+import { simdKernels, simdKernelsEnabled, simdKernelsProblem } from './simd.js';
 import type { SimdKernels } from './simd.js';
 import { SHAPE_CODES, assertSquashShape } from './types.js';
 import type { SquashShape } from './types.js';
@@ -233,9 +233,9 @@ function runWasmSimd(k: SimdKernels, wasm: WasmBackendLike, ins: TensorInfo[], p
 
 let warnedFallback = false;
 
-/** One visible warning per process when wasm kernels run without SIMD. */
+/** One visible warning per process when wasm kernels run without SIMD (unless switched off on purpose). */
 function warnFallbackOnce(): void {
-  if (warnedFallback) return;
+  if (warnedFallback || !simdKernelsEnabled()) return;
   warnedFallback = true;
   console.warn(`dytlab: fused wasm kernels are running plain-JS loops, not SIMD: ${simdKernelsProblem() ?? 'unknown reason'}`);
 }

@@ -11,6 +11,8 @@ export { composedSquash, composedLayerNorm, composedRMSNorm } from './composed.j
 export type { SquashTensors } from './composed.js';
 export { squashReference, layerNormReference, rmsNormReference, squashF64, erfF64 } from './reference.js';
 export type { SquashRefParams } from './reference.js';
-export { simdKernels, simdKernelsProblem, simdTanhKernel, kernelsWasmPath, packageRoot } from './simd.js';
+export {
+  simdKernels, simdKernelsProblem, simdTanhKernel, setSimdKernelsEnabled, kernelsWasmPath, packageRoot,
+} from './simd.js';
 export type { SimdKernels } from './simd.js';
 export { installWasmMemoryCapture, capturedWasmMemory, wasmMemoryCaptureProblem } from '../wasm-memory.js';

@@ -7,7 +7,7 @@ import { SHAPE_CODES } from './types.js';
 import type { SquashShape } from './types.js';
 
 // Eigen's ptanh_float coefficients (the same as the SIMD kernel), evaluated
-// in float64: max abs error ~2.5e-7 vs Math.tanh, 3-4x faster than it.
+// in float64: max abs error ~2.5e-7 vs Math.tanh, ~2.5x faster than it here.
 const T_CLAMP = 7.90531110763549805;
 const TA1 = 4.89352455891786e-3, TA3 = 6.37261928875436e-4, TA5 = 1.48572235717979e-5;
 const TA7 = 5.12229709037114e-8, TA9 = -8.60467152213735e-11, TA11 = 2.00018790482477e-13;
@@ -15,13 +15,12 @@ const TA13 = -2.76076847742355e-16;
 const TB0 = 4.89352518554385e-3, TB2 = 2.268434632439e-3, TB4 = 1.18534705686654e-4, TB6 = 1.19825839466702e-6;
 
 export function tanhRational(x: number): number {
-  if (Math.abs(x) < 4e-4) return x;
-  const xc = x > T_CLAMP ? T_CLAMP : x < -T_CLAMP ? -T_CLAMP : x;
+  // Branch-free form (Math.min/max): ~20% faster than ternaries here.
+  const xc = Math.min(Math.max(x, -T_CLAMP), T_CLAMP);
   const x2 = xc * xc;
   const p = xc * (((((((TA13 * x2 + TA11) * x2 + TA9) * x2 + TA7) * x2 + TA5) * x2 + TA3) * x2) + TA1);
   const q = ((TB6 * x2 + TB4) * x2 + TB2) * x2 + TB0;
-  const r = p / q;
-  return r > 1 ? 1 : r < -1 ? -1 : r;
+  return Math.abs(x) < 4e-4 ? x : Math.min(Math.max(p / q, -1), 1);
 }
 
 // erf with max abs error ~1.2e-7 (Numerical Recipes' erfc fit), Taylor series

@@ -32,7 +32,8 @@ export function squashF64(shape: SquashShape, u: number): number {
   switch (shape) {
     case 'tanh': return Math.tanh(u);
     case 'hardtanh': return Math.min(1, Math.max(-1, u));
-    case 'sigmoid': return 2 / (1 + Math.exp(-u)) - 1;
+    // 2*sigmoid(u) - 1, written as tanh(u/2) so it stays accurate near 0.
+    case 'sigmoid': return Math.tanh(u / 2);
     case 'softsign': return u / (1 + Math.abs(u));
     case 'erf': return erfF64(u);
     case 'isru': return u / Math.sqrt(1 + u * u);

@@ -74,6 +74,19 @@ export function kernelsWasmPath(shared: boolean): string | undefined {
 
 let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | undefined;
 let problem: string | undefined = 'simdKernels() has not been called yet';
+let enabled = true;
+
+/**
+ * Switches the SIMD module off (fused wasm kernels then run their JS loops)
+ * or back on; for tests and benchmarks of the fallback path.
+ */
+export function setSimdKernelsEnabled(on: boolean): void {
+  enabled = on;
+}
+
+export function simdKernelsEnabled(): boolean {
+  return enabled;
+}
 
 function instantiate(memory: WebAssembly.Memory): SimdKernels {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
@@ -95,6 +108,10 @@ function instantiate(memory: WebAssembly.Memory): SimdKernels {
  * captured memory still backs the backend's heap.
  */
 export function simdKernels(): SimdKernels | null {
+  if (!enabled) {
+    problem = 'the SIMD module is switched off (setSimdKernelsEnabled(false))';
+    return null;
+  }
   const memory = capturedWasmMemory();
   if (memory === undefined) {
     problem = wasmMemoryCaptureProblem() ?? 'wasm memory not captured';

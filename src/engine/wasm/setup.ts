@@ -8,11 +8,13 @@ import { prepareWasmThreads, wasmThreadsStatus } from '../wasm-threads.js';
 import { simdTanhKernel } from '../kernels/simd.js';
 import { installMatmulFix } from './matmul.js';
 import { installSegmentSum } from './segment-sum.js';
+import { installSharedIdentity } from './identity.js';
 import { replaceWasmKernel, type KernelFn } from './kernel-utils.js';
 
 const fixes: string[] = [];
 let tanhReason: string | undefined;
-let tanhKernel: unknown;
+let tanhKernel: KernelFn | undefined;
+let stockTanh: ReturnType<typeof tf.getKernel>;
 
 export function prepareWasm(): void {
   prepareWasmThreads();
@@ -25,14 +27,22 @@ export function finishWasm(): void {
   fixes.push('matmul-xnnpack');
   installSegmentSum();
   fixes.push('unsorted-segment-sum');
-  const tanh = simdTanhKernel();
-  tanhKernel = tanh;
-  if (tanh) {
-    replaceWasmKernel('Tanh', tanh as unknown as KernelFn, tf.getKernel('Tanh', 'wasm')?.setupFunc);
+  installSharedIdentity();
+  fixes.push('identity-no-copy');
+  tanhKernel = (simdTanhKernel() ?? undefined) as KernelFn | undefined;
+  stockTanh = tf.getKernel('Tanh', 'wasm');
+  if (tanhKernel) {
+    setSimdTanhEnabled(true);
     fixes.push('tanh-simd');
   } else {
     tanhReason = 'SIMD kernel module unavailable; the stock scalar Tanh kernel stays';
   }
+}
+
+/** Switch tf.tanh on wasm between dytlab's SIMD kernel and the stock one (benchmarks compare both). */
+export function setSimdTanhEnabled(on: boolean): void {
+  if (!tanhKernel || !stockTanh) throw new Error(`setSimdTanhEnabled: the SIMD Tanh kernel is not installed${tanhReason ? ` (${tanhReason})` : ''}`);
+  replaceWasmKernel('Tanh', on ? tanhKernel : (stockTanh.kernelFunc as unknown as KernelFn), stockTanh.setupFunc);
 }
 
 /** Whether tf.tanh on wasm currently runs dytlab's SIMD kernel (not the stock scalar one). */
