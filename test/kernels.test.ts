@@ -20,41 +20,17 @@ import {
   simdTanhKernel, squashOp, squashReference, SQUASH_SHAPES, erfF64, setSimdKernelsEnabled,
 } from '../src/engine/kernels/index.js';
 import type { KernelImpl, SquashShape } from '../src/engine/kernels/index.js';
+import { maxRelErr, normals as normals64 } from './support/numeric.js';
 
 // ---------------------------------------------------------------------------
 // Helpers
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+/** Seeded normal draws as float32, shifted by `mean`. */
 function normals(n: number, seed: number, mean = 0, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12), v = r();
-    out[i] = mean + scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-  return out;
+  return Float32Array.from(normals64(n, seed, scale), (v) => v + mean);
 }
 
-/** max|a - b| / max|b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'length mismatch');
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return den === 0 ? num : num / den;
-}
+const relErr = maxRelErr;
 
 const BACKENDS = ['cpu', 'wasm'] as const;
 

@@ -5,6 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../src/engine/tf.js';
+import { rng } from './support/numeric.js';
 import type { Tensor } from '../src/engine/tf.js';
 import {
   FORMAT_INFO, PRECISION_FORMATS, castArray, castTo, dequantizeInt8, fakeQuantInt8,
@@ -56,18 +57,6 @@ function checkTable(name: string, arrFn: (s: Float32Array) => Float32Array,
     assert.ok(Object.is(got[i], want[i]), `${name}(${xs[i]}) = ${got[i]}, expected ${want[i]}`);
   }
   assert.deepEqual(viaTensor(tensorFn, xs), want, `${name}: tensor API disagrees`);
-}
-
-/** Tiny deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const NaN32 = Number.NaN;
