@@ -20,4 +20,12 @@ export type { NormSpec, ResolvedNormSpec, SquashShapeName, NormKind, AlphaMode }
 export { createResidualGate, fixupInit, fixupScale, residualSpecSchema } from './nn/residual.js';
 export type { ResidualGate, ResidualSpec, FixupBranch } from './nn/residual.js';
 export { ConfigError } from './util/schema.js';
+export { Init } from './nn/init.js';
+export { Linear, Embedding } from './nn/linear.js';
+export { Attention } from './nn/attention.js';
+export { MLP, SwiGLU, gelu } from './nn/mlp.js';
+export { ModuleList } from './nn/module.js';
+export { isNormLayer } from './nn/norms.js';
+export * from './hooks/index.js';
+export * from './models/index.js';
 export { VERSION } from './version.js';

@@ -1,5 +1,6 @@
 // A small Module base: named, typed parameters and child modules, so that
-// `model.namedParameters()` yields names like `blocks.3.norm1.alpha`.
+// `model.namedParameters()` yields names like `blocks.3.norm1.alpha`, and each
+// module knows its own dotted path (which its hook points are named after).
 import { tf } from '../engine/tf.js';
 import type { Tensor, Variable } from '../engine/tf.js';
 
@@ -14,10 +15,12 @@ export abstract class Module {
   private readonly params = new Map<string, Variable>();
   private readonly children = new Map<string, Module>();
   private readonly buffers: Tensor[] = [];
+  /** Dotted path from the root module ('' for the root), e.g. 'blocks.3.attn'. */
+  path = '';
 
   /** Register a parameter under `name`; trainable unless said otherwise. */
   protected param(name: string, init: Tensor, trainable = true): Variable {
-    if (this.params.has(name) || this.children.has(name)) throw new Error(`${this.constructor.name}: duplicate name '${name}'`);
+    this.checkFree(name);
     const v = tf.variable(init, trainable);
     init.dispose();
     this.params.set(name, v);
@@ -25,8 +28,9 @@ export abstract class Module {
   }
 
   protected child<M extends Module>(name: string, m: M): M {
-    if (this.params.has(name) || this.children.has(name)) throw new Error(`${this.constructor.name}: duplicate name '${name}'`);
+    this.checkFree(name);
     this.children.set(name, m);
+    m.setPath(this.join(name));
     return m;
   }
 
@@ -34,6 +38,19 @@ export abstract class Module {
   protected buffer<T extends Tensor>(t: T): T {
     this.buffers.push(tf.keep(t));
     return t;
+  }
+
+  private checkFree(name: string): void {
+    if (this.params.has(name) || this.children.has(name)) throw new Error(`${this.constructor.name}: duplicate name '${name}'`);
+  }
+
+  private join(name: string): string {
+    return this.path ? `${this.path}.${name}` : name;
+  }
+
+  private setPath(path: string): void {
+    this.path = path;
+    for (const [name, m] of this.children) m.setPath(this.join(name));
   }
 
   namedParameters(prefix = ''): NamedParameter[] {
@@ -52,6 +69,33 @@ export abstract class Module {
     return this.namedParameters().filter((p) => p.trainable).map((p) => p.variable);
   }
 
+  /** Every module below this one (depth first), with its dotted path relative to this one. */
+  namedModules(prefix = ''): { name: string; module: Module; parent: Module; key: string }[] {
+    const out: { name: string; module: Module; parent: Module; key: string }[] = [];
+    for (const [key, m] of this.children) {
+      const name = prefix + key;
+      out.push({ name, module: m, parent: this, key });
+      out.push(...m.namedModules(`${name}.`));
+    }
+    return out;
+  }
+
+  /**
+   * Swap the child registered as `key` for `m` (disposing the old one). Fields of
+   * this module that pointed at the old child are re-pointed, so forward passes
+   * written against fields see the new module.
+   */
+  replaceChild(key: string, m: Module): void {
+    const old = this.children.get(key);
+    if (!old) throw new Error(`${this.constructor.name} at '${this.path}': no child '${key}'`);
+    this.children.set(key, m);
+    m.setPath(this.join(key));
+    for (const k of Object.keys(this)) {
+      if ((this as Record<string, unknown>)[k] === old) (this as Record<string, unknown>)[k] = m;
+    }
+    old.dispose();
+  }
+
   dispose(): void {
     for (const v of this.params.values()) v.dispose();
     for (const t of this.buffers) t.dispose();
@@ -59,5 +103,19 @@ export abstract class Module {
     this.params.clear();
     this.children.clear();
     this.buffers.length = 0;
+  }
+}
+
+/** An ordered list of modules named '0', '1', ... (so paths read 'blocks.3.attn'). */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: M[] = [];
+  constructor(items: M[]) {
+    super();
+    items.forEach((m, i) => this.items.push(this.child(String(i), m)));
+  }
+  override replaceChild(key: string, m: Module): void {
+    const i = Number(key);
+    super.replaceChild(key, m);
+    this.items[i] = m as M;
   }
 }

@@ -132,6 +132,11 @@ export class IdentityNorm extends NormBase {
   }
 }
 
+/** Whether a module is one of the normalization family's layers. */
+export function isNormLayer(m: unknown): m is NormLayer {
+  return m instanceof NormBase;
+}
+
 /**
  * Build a normalization layer for `dim` channels from a spec, e.g.
  * `createNorm({kind: 'dyt'}, 768)` (DyT, learnable scalar alpha0 = 0.5) or

@@ -1,0 +1,2 @@
+export { hook, hookFilter, runWithCache, runWithHooks, traceHookNames } from './hooks.js';
+export type { HookFn, HookFilter, Hookable, CacheResult } from './hooks.js';

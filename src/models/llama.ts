@@ -1,0 +1,75 @@
+// A LLaMA-style decoder: token embedding (optionally scaled by a learnable
+// scalar, init sqrt(d_model)), RoPE, causal attention, SwiGLU, RMSNorm by
+// default, final norm, untied or tied head.
+import { tf } from '../engine/tf.js';
+import type { Tensor, Variable } from '../engine/tf.js';
+import { hook } from '../hooks/hooks.js';
+import { Attention } from '../nn/attention.js';
+import { Init } from '../nn/init.js';
+import { Embedding, Linear } from '../nn/linear.js';
+import { MLP, SwiGLU } from '../nn/mlp.js';
+import { Module, ModuleList } from '../nn/module.js';
+import { createNorm, type NormLayer } from '../nn/norms.js';
+import { Block, blockHookNames } from './block.js';
+import { mlpHidden, resolveLMConfig, type LMConfig, type ResolvedLMConfig } from './config.js';
+import { applyFixup, collectNorms } from './shared.js';
+import type { Model } from './types.js';
+
+export class LM extends Module implements Model {
+  readonly kind = 'lm' as const;
+  readonly embed: Embedding;
+  readonly embed_scale?: Variable;
+  readonly blocks: ModuleList<Block>;
+  readonly final_norm: NormLayer;
+  readonly head?: Linear;
+
+  constructor(readonly config: ResolvedLMConfig) {
+    super();
+    const c = config, init = new Init(c.seed, c.initStd);
+    const hidden = mlpHidden(c.dModel, c.mlpRatio);
+    this.embed = this.child('embed', new Embedding(c.vocabSize, c.dModel, init));
+    if (c.embedScale) this.embed_scale = this.param('embed_scale', tf.scalar(Math.sqrt(c.dModel)));
+    this.blocks = this.child('blocks', new ModuleList(Array.from({ length: c.nLayers }, () => new Block({
+      norm1: createNorm(c.attnNorm, c.dModel),
+      attn: new Attention(c.dModel, c.nHeads, init, { causal: true, maxLen: c.context, bias: false, ...(c.rope ? { rope: { base: c.ropeBase } } : {}) }),
+      norm2: createNorm(c.mlpNorm, c.dModel),
+      mlp: c.mlp === 'swiglu' ? new SwiGLU(c.dModel, hidden, init) : new MLP(c.dModel, hidden, init, false),
+      residual: c.residual, fixup: c.fixup,
+    }))));
+    this.final_norm = this.child('final_norm', createNorm(c.finalNorm, c.dModel));
+    if (!c.tiedHead) this.head = this.child('head', new Linear(c.dModel, c.vocabSize, init, { bias: false }));
+    if (c.fixup) applyFixup(this.blocks.items);
+  }
+
+  /** ids: int32 [B, T] with T <= context -> logits [B, T, vocab]. */
+  apply(ids: Tensor): Tensor {
+    const c = this.config;
+    if (ids.dtype !== 'int32' || ids.rank !== 2 || ids.shape[1]! > c.context) {
+      throw new Error(`LM.apply: token ids must be int32 [batch, positions <= ${c.context}], got ${ids.dtype} [${ids.shape}]`);
+    }
+    return tf.tidy(() => {
+      let x = this.embed.apply(ids);
+      if (this.embed_scale) x = tf.mul(x, this.embed_scale);
+      x = hook('embed.out', x);
+      for (const block of this.blocks.items) x = block.apply(x);
+      x = hook('final_norm.out', this.final_norm.apply(hook('final_norm.in', x)));
+      const logits = this.head
+        ? this.head.apply(x)
+        : tf.matMul(x.reshape([-1, c.dModel]), this.embed.weight, false, true).reshape([...ids.shape, c.vocabSize]);
+      return hook('logits', logits);
+    });
+  }
+
+  hookNames(): string[] {
+    return ['embed.out', ...this.blocks.items.flatMap((_, i) => blockHookNames(i)), 'final_norm.in', 'final_norm.out', 'logits'];
+  }
+
+  normLayers(): { name: string; layer: NormLayer }[] {
+    return collectNorms(this);
+  }
+}
+
+/** Build an LM from a config (validated; errors name the field and value). */
+export function createLM(config: Omit<LMConfig, 'kind'> & { kind?: 'lm' }): LM {
+  return new LM(resolveLMConfig({ kind: 'lm', ...config }));
+}

@@ -1,0 +1,43 @@
+// Pieces both model families share: Fixup initialisation over their blocks,
+// finding their norm slots, and swapping every norm for another kind.
+import { MLP, SwiGLU } from '../nn/mlp.js';
+import type { Module } from '../nn/module.js';
+import { createNorm, isNormLayer, type NormLayer } from '../nn/norms.js';
+import type { NormSpec } from '../nn/norm-spec.js';
+import { fixupInit } from '../nn/residual.js';
+import type { Block } from './block.js';
+
+/** Fixup over 2 branches per block (attention, MLP), each of m = 2 layers. */
+export function applyFixup(blocks: Block[]): number {
+  const branches = blocks.flatMap((b) => {
+    const mlp = b.mlp;
+    const mlpBranch = mlp instanceof SwiGLU
+      ? { inner: [mlp.gate.weight, mlp.up.weight], last: [mlp.down.weight] }
+      : { inner: [(mlp as MLP).fc.weight], last: [(mlp as MLP).proj.weight] };
+    return [{ inner: [b.attn.qkv.weight], last: [b.attn.proj.weight] }, mlpBranch];
+  });
+  return fixupInit(branches, 2);
+}
+
+export function collectNorms(model: Module): { name: string; layer: NormLayer }[] {
+  return model.namedModules().filter((m) => isNormLayer(m.module)).map((m) => ({ name: m.name, layer: m.module as NormLayer }));
+}
+
+/** A spec for every slot, or a function choosing per slot (return undefined to keep a slot). */
+export type NormChoice = NormSpec | ((slot: string, current: NormLayer) => NormSpec | undefined);
+
+/**
+ * Replace every norm of a built model (like the reference `convert_ln_to_dyt`),
+ * keeping every other weight. Returns the slots converted.
+ */
+export function convertNorms(model: Module, choice: NormChoice): string[] {
+  const done: string[] = [];
+  for (const { name, module, parent, key } of model.namedModules()) {
+    if (!isNormLayer(module)) continue;
+    const spec = typeof choice === 'function' ? choice(name, module) : choice;
+    if (spec === undefined) continue;
+    parent.replaceChild(key, createNorm(spec, module.dim));
+    done.push(name);
+  }
+  return done;
+}

@@ -1,0 +1,80 @@
+// A Vision Transformer for MNIST-sized images.
+import { tf } from '../engine/tf.js';
+import type { Tensor, Variable } from '../engine/tf.js';
+import { hook } from '../hooks/hooks.js';
+import { Attention } from '../nn/attention.js';
+import { Init } from '../nn/init.js';
+import { Linear } from '../nn/linear.js';
+import { MLP } from '../nn/mlp.js';
+import { Module, ModuleList } from '../nn/module.js';
+import { createNorm, type NormLayer } from '../nn/norms.js';
+import { Block, blockHookNames } from './block.js';
+import { mlpHidden, resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
+import { applyFixup, collectNorms } from './shared.js';
+import type { Model } from './types.js';
+
+export class ViT extends Module implements Model {
+  readonly kind = 'vit' as const;
+  readonly patchEmbed: Linear;
+  readonly cls?: Variable;
+  readonly pos: Variable;
+  readonly blocks: ModuleList<Block>;
+  readonly final_norm: NormLayer;
+  readonly head: Linear;
+  readonly numPatches: number;
+
+  constructor(readonly config: ResolvedViTConfig) {
+    super();
+    const c = config, init = new Init(c.seed, c.initStd);
+    const g = c.imageSize / c.patchSize;
+    this.numPatches = g * g;
+    const tokens = this.numPatches + (c.pool === 'cls' ? 1 : 0);
+    this.patchEmbed = this.child('patch_embed', new Linear(c.patchSize * c.patchSize * c.channels, c.dModel, init));
+    if (c.pool === 'cls') this.cls = this.param('cls', init.zeros([1, 1, c.dModel]));
+    this.pos = this.param('pos', init.normal([1, tokens, c.dModel]));
+    this.blocks = this.child('blocks', new ModuleList(Array.from({ length: c.nLayers }, () => new Block({
+      norm1: createNorm(c.attnNorm, c.dModel),
+      attn: new Attention(c.dModel, c.nHeads, init, { causal: false, maxLen: tokens }),
+      norm2: createNorm(c.mlpNorm, c.dModel),
+      mlp: new MLP(c.dModel, mlpHidden(c.dModel, c.mlpRatio), init),
+      residual: c.residual, fixup: c.fixup,
+    }))));
+    this.final_norm = this.child('final_norm', createNorm(c.finalNorm, c.dModel));
+    this.head = this.child('head', new Linear(c.dModel, c.classes, init));
+    if (c.fixup) applyFixup(this.blocks.items);
+  }
+
+  /** images: float32 [B, H, W] or [B, H, W, C] -> logits [B, classes]. */
+  apply(images: Tensor): Tensor {
+    const c = this.config, p = c.patchSize, g = c.imageSize / p;
+    const want = `[B, ${c.imageSize}, ${c.imageSize}${c.channels === 1 ? '' : `, ${c.channels}`}] or [B, ${c.imageSize}, ${c.imageSize}, ${c.channels}]`;
+    const okShape = (images.rank === 3 && c.channels === 1) || (images.rank === 4 && images.shape[3] === c.channels);
+    if (!okShape || images.shape[1] !== c.imageSize || images.shape[2] !== c.imageSize) {
+      throw new Error(`ViT.apply: images have shape [${images.shape}]; expected ${want}`);
+    }
+    return tf.tidy(() => {
+      const B = images.shape[0]!;
+      const patches = images.reshape([B, g, p, g, p, c.channels]).transpose([0, 1, 3, 2, 4, 5]).reshape([B, g * g, p * p * c.channels]);
+      let x = this.patchEmbed.apply(patches);
+      if (this.cls) x = tf.concat([tf.tile(this.cls, [B, 1, 1]), x], 1);
+      x = hook('embed.out', tf.add(x, this.pos));
+      for (const block of this.blocks.items) x = block.apply(x);
+      x = hook('final_norm.out', this.final_norm.apply(hook('final_norm.in', x)));
+      const pooled = this.cls ? x.slice([0, 0, 0], [B, 1, c.dModel]).reshape([B, c.dModel]) : tf.mean(x, 1);
+      return hook('logits', this.head.apply(pooled));
+    });
+  }
+
+  hookNames(): string[] {
+    return ['embed.out', ...this.blocks.items.flatMap((_, i) => blockHookNames(i)), 'final_norm.in', 'final_norm.out', 'logits'];
+  }
+
+  normLayers(): { name: string; layer: NormLayer }[] {
+    return collectNorms(this);
+  }
+}
+
+/** Build a ViT from a config (validated; errors name the field and value). */
+export function createViT(config: Omit<ViTConfig, 'kind'> & { kind?: 'vit' }): ViT {
+  return new ViT(resolveViTConfig({ kind: 'vit', ...config }));
+}

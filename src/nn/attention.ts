@@ -1,0 +1,56 @@
+// Multi-head self-attention, causal or bidirectional, optionally with RoPE.
+import { tf } from '../engine/tf.js';
+import type { Tensor } from '../engine/tf.js';
+import { hook } from '../hooks/hooks.js';
+import type { Init } from './init.js';
+import { Linear } from './linear.js';
+import { Module } from './module.js';
+import { applyRope, ropeTables, type RopeTables } from './rope.js';
+
+export interface AttentionOptions {
+  causal: boolean;
+  /** Maximum sequence length (for the mask and RoPE tables). */
+  maxLen: number;
+  rope?: { base: number };
+  bias?: boolean;
+}
+
+export class Attention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly headDim: number;
+  private readonly mask?: Tensor; // [maxLen, maxLen], 0 on and below the diagonal, -1e9 above
+  private readonly rope?: RopeTables;
+
+  constructor(readonly dim: number, readonly heads: number, init: Init, readonly opts: AttentionOptions) {
+    super();
+    if (dim % heads !== 0) throw new Error(`Attention: d_model ${dim} is not divisible by ${heads} heads`);
+    this.headDim = dim / heads;
+    this.qkv = this.child('qkv', new Linear(dim, 3 * dim, init, { bias: opts.bias ?? true }));
+    this.proj = this.child('proj', new Linear(dim, dim, init, { bias: opts.bias ?? true }));
+    if (opts.causal) {
+      this.mask = this.buffer(tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([opts.maxLen, opts.maxLen]), -1, 0)), -1e9)));
+    }
+    if (opts.rope) {
+      const t = ropeTables(opts.maxLen, this.headDim, opts.rope.base);
+      this.rope = { cos: this.buffer(t.cos), sin: this.buffer(t.sin) };
+    }
+  }
+
+  /** x: [B, T, d] -> [B, T, d]. Hook points: {path}.pattern [B, H, T, T], {path}.z [B, T, d], {path}.out. */
+  apply(x: Tensor): Tensor {
+    const [B, T] = x.shape as [number, number, number];
+    const H = this.heads, D = this.headDim;
+    const qkv = this.qkv.apply(x).reshape([B, T, 3, H, D]).transpose([2, 0, 3, 1, 4]); // [3, B, H, T, D]
+    let [q, k, v] = tf.unstack(qkv) as [Tensor, Tensor, Tensor];
+    if (this.rope) {
+      q = applyRope(q, this.rope);
+      k = applyRope(k, this.rope);
+    }
+    let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(D)); // [B, H, T, T]
+    if (this.mask) scores = tf.add(scores, this.mask.slice([0, 0], [T, T]));
+    const pattern = hook(`${this.path}.pattern`, tf.softmax(scores));
+    const z = hook(`${this.path}.z`, tf.matMul(pattern, v).transpose([0, 2, 1, 3]).reshape([B, T, this.dim]));
+    return hook(`${this.path}.out`, this.proj.apply(z));
+  }
+}

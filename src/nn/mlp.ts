@@ -1,0 +1,51 @@
+// Feed-forward blocks: MLP with GELU (ViT, GPT) and SwiGLU (LLaMA).
+import { tf } from '../engine/tf.js';
+import type { Tensor } from '../engine/tf.js';
+import { hook } from '../hooks/hooks.js';
+import type { Init } from './init.js';
+import { Linear } from './linear.js';
+import { Module } from './module.js';
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** GELU, tanh approximation (GPT-2's "gelu_new"); tanh runs as a SIMD kernel on wasm. */
+export function gelu(x: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), GELU_C)))));
+}
+
+export interface FeedForward extends Module {
+  /** Hidden activations are hooked as {path}.hidden, the output as {path}.out. */
+  apply(x: Tensor): Tensor;
+}
+
+export class MLP extends Module implements FeedForward {
+  readonly fc: Linear;
+  readonly proj: Linear;
+  constructor(dim: number, hidden: number, init: Init, bias = true) {
+    super();
+    this.fc = this.child('fc', new Linear(dim, hidden, init, { bias }));
+    this.proj = this.child('proj', new Linear(hidden, dim, init, { bias }));
+  }
+  apply(x: Tensor): Tensor {
+    const h = hook(`${this.path}.hidden`, gelu(this.fc.apply(x)));
+    return hook(`${this.path}.out`, this.proj.apply(h));
+  }
+}
+
+/** down(silu(gate(x)) * up(x)), no biases, as in LLaMA. */
+export class SwiGLU extends Module implements FeedForward {
+  readonly gate: Linear;
+  readonly up: Linear;
+  readonly down: Linear;
+  constructor(dim: number, hidden: number, init: Init) {
+    super();
+    this.gate = this.child('gate', new Linear(dim, hidden, init, { bias: false }));
+    this.up = this.child('up', new Linear(dim, hidden, init, { bias: false }));
+    this.down = this.child('down', new Linear(hidden, dim, init, { bias: false }));
+  }
+  apply(x: Tensor): Tensor {
+    const g = this.gate.apply(x);
+    const h = hook(`${this.path}.hidden`, tf.mul(tf.mul(g, tf.sigmoid(g)), this.up.apply(x)));
+    return hook(`${this.path}.out`, this.down.apply(h));
+  }
+}
