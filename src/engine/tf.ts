@@ -9,5 +9,5 @@ import '@tensorflow/tfjs';
 
 export { tf };
 export type {
-  Tensor, Rank, TensorLike, DataType, Variable, NamedTensorMap, TensorInfo, KernelConfig, KernelFunc,
+  Tensor, Scalar, Rank, TensorLike, DataType, Variable, NamedTensorMap, TensorInfo, KernelConfig, KernelFunc,
 } from '@tensorflow/tfjs-core';

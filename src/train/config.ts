@@ -1,0 +1,52 @@
+// Training hyperparameters: schema, defaults and the resolved form.
+import { z } from 'zod';
+import { parseWith } from '../util/schema.js';
+
+const posInt = z.number().int({ message: 'must be an integer' }).positive({ message: 'must be > 0' });
+const nonNegInt = z.number().int({ message: 'must be an integer' }).nonnegative({ message: 'must be >= 0' });
+const posNum = z.number().finite({ message: 'must be a finite number' }).positive({ message: 'must be > 0' });
+const nonNeg = z.number().finite({ message: 'must be a finite number' }).nonnegative({ message: 'must be >= 0' });
+const unit = z.number().finite().min(0, { message: 'must be in [0, 1)' }).lt(1, { message: 'must be in [0, 1)' });
+
+export const trainConfigSchema = z.object({
+  steps: posInt,
+  batchSize: posInt,
+  lr: posNum,
+  /** Cosine decay floor; default lr / 10. */
+  minLr: nonNeg.optional(),
+  warmupSteps: nonNegInt.optional(),
+  weightDecay: nonNeg.optional(),
+  beta1: unit.optional(),
+  beta2: unit.optional(),
+  eps: posNum.optional(),
+  /** Clip gradients to this global L2 norm (0 = no clipping). */
+  clipNorm: nonNeg.optional(),
+  evalEvery: posInt.optional(),
+  /** LM: validation batches per evaluation (the whole test set is used for images). */
+  evalBatches: posInt.optional(),
+  /** Record alpha and the std of every norm's input every N steps. */
+  traceEvery: posInt.optional(),
+  /** Write a checkpoint every N steps (and at the end); 0 = only at the end. */
+  checkpointEvery: nonNegInt.optional(),
+  logEvery: posInt.optional(),
+  /** Diverged when the smoothed loss exceeds this multiple of its running minimum. */
+  divergenceFactor: z.number().finite().gt(1, { message: 'must be > 1' }).optional(),
+}).strict();
+
+export type TrainConfig = z.input<typeof trainConfigSchema>;
+export type ResolvedTrainConfig = Required<TrainConfig>;
+
+export function resolveTrainConfig(input: unknown, label = 'train config'): ResolvedTrainConfig {
+  const c = parseWith(trainConfigSchema, input, label);
+  const r: ResolvedTrainConfig = {
+    steps: c.steps, batchSize: c.batchSize, lr: c.lr, minLr: c.minLr ?? c.lr / 10,
+    warmupSteps: c.warmupSteps ?? Math.min(100, Math.floor(c.steps / 10)),
+    weightDecay: c.weightDecay ?? 0.1, beta1: c.beta1 ?? 0.9, beta2: c.beta2 ?? 0.95, eps: c.eps ?? 1e-8,
+    clipNorm: c.clipNorm ?? 1.0, evalEvery: c.evalEvery ?? Math.max(1, Math.floor(c.steps / 5)),
+    evalBatches: c.evalBatches ?? 20, traceEvery: c.traceEvery ?? Math.max(1, Math.floor(c.steps / 20)),
+    checkpointEvery: c.checkpointEvery ?? 0, logEvery: c.logEvery ?? 1, divergenceFactor: c.divergenceFactor ?? 4,
+  };
+  if (r.minLr > r.lr) throw new Error(`${label}: minLr = ${r.minLr} is above lr = ${r.lr}`);
+  if (r.warmupSteps > r.steps) throw new Error(`${label}: warmupSteps = ${r.warmupSteps} is more than steps = ${r.steps}`);
+  return r;
+}

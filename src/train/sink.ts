@@ -1,0 +1,35 @@
+// Where a training run's records go. The run store (experiments/) implements
+// this; tests and notebooks can pass a memory sink. The trainer never imports
+// the store: imports flow one way (train <- experiments).
+export interface TraceRow { layer: string; alpha: number | number[] | null; inputStd: number; extra?: Record<string, unknown> }
+export type RunStatus = 'finished' | 'diverged' | 'failed';
+
+export interface TrainSink {
+  logMetrics(step: number, values: Record<string, number>): void;
+  logTraces(step: number, rows: TraceRow[]): void;
+  addCheckpoint(path: string, step: number): void;
+  finish(status: RunStatus, info: { reason?: string; step: number }): void;
+}
+
+/** Keeps everything in memory (for tests and quick notebook runs). */
+export class MemorySink implements TrainSink {
+  readonly metrics: { step: number; name: string; value: number }[] = [];
+  readonly traces: ({ step: number } & TraceRow)[] = [];
+  readonly checkpoints: { path: string; step: number }[] = [];
+  status?: { status: RunStatus; reason?: string; step: number };
+  logMetrics(step: number, values: Record<string, number>): void {
+    for (const [name, value] of Object.entries(values)) this.metrics.push({ step, name, value });
+  }
+  logTraces(step: number, rows: TraceRow[]): void {
+    for (const r of rows) this.traces.push({ step, ...r });
+  }
+  addCheckpoint(path: string, step: number): void {
+    this.checkpoints.push({ path, step });
+  }
+  finish(status: RunStatus, info: { reason?: string; step: number }): void {
+    this.status = { status, ...info };
+  }
+  series(name: string): number[] {
+    return this.metrics.filter((m) => m.name === name).map((m) => m.value);
+  }
+}

@@ -1,0 +1,30 @@
+// What the trainer needs from a dataset + objective, independent of which one.
+import type { Scalar, Tensor } from '../engine/tf.js';
+import type { Model } from '../models/types.js';
+
+export interface Batch {
+  x: Tensor;
+  y: Tensor;
+  /** Tokens (LM) or images (ViT) in the batch, for throughput. */
+  items: number;
+}
+
+export interface Task {
+  readonly kind: 'lm' | 'vit';
+  /** 'tokens' or 'images'. */
+  readonly unit: string;
+  /** The next training batch (tensors owned by the caller). */
+  nextBatch(): Batch;
+  /** Mean loss of `model` on a batch (differentiable). */
+  loss(model: Model, x: Tensor, y: Tensor): Scalar;
+  /** Evaluation metrics on the held-out split, e.g. {'val/loss': 2.1, 'val/accuracy': 0.97}. */
+  evaluate(model: Model): Record<string, number>;
+  /** A fixed input for activation traces (same every call). */
+  probe(): Tensor;
+  /** Resumable data order. */
+  state(): unknown;
+  restore(state: unknown): void;
+  /** Facts worth recording with the run (dataset sizes, vocab, baselines). */
+  readonly info: Record<string, number | string>;
+  dispose(): void;
+}

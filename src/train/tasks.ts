@@ -1,0 +1,193 @@
+// Datasets + objectives as trainer Tasks: next-token prediction on text
+// (Moby-Dick, or a synthetic Markov chain), classification on images (MNIST, or
+// synthetic templates). The data spec is validated at the edge.
+import { z } from 'zod';
+import { tf } from '../engine/tf.js';
+import type { Scalar, Tensor } from '../engine/tf.js';
+import {
+  evalImageBatches, evalTokenBatches, ImageBatcher, TokenBatcher, type ImageBatcherState, type TokenBatcherState,
+} from '../data/batching.js';
+import type { ImageSet } from '../data/image-set.js';
+import { loadMnist } from '../data/mnist.js';
+import { markovChainTask, syntheticImageTask } from '../data/synthetic.js';
+import { imageTensors, tokenTensors } from '../data/tensors.js';
+import { corpusUnigramBaseline, loadMobyDick } from '../data/text.js';
+import { unigramCrossEntropy } from '../data/unigram.js';
+import type { Model } from '../models/types.js';
+import { parseWith } from '../util/schema.js';
+import type { Task } from './task.js';
+
+const posInt = z.number().int().positive();
+export const dataSpecSchema = z.discriminatedUnion('dataset', [
+  z.object({ dataset: z.literal('moby-dick'), level: z.enum(['char', 'byte']).optional() }).strict(),
+  z.object({ dataset: z.literal('mnist'), normalize: z.boolean().optional() }).strict(),
+  z.object({ dataset: z.literal('markov'), vocabSize: posInt, branching: posInt, length: posInt.optional() }).strict(),
+  z.object({ dataset: z.literal('synthetic-images'), nTrain: posInt.optional(), nTest: posInt.optional(), noise: z.number().nonnegative().optional() }).strict(),
+]);
+export type DataSpec = z.input<typeof dataSpecSchema>;
+
+export function parseDataSpec(input: unknown, label = 'data'): DataSpec {
+  return parseWith(dataSpecSchema, input, label);
+}
+
+/** Mean token cross-entropy of logits [B, T, V] against int32 targets [B, T] (or [B, V] vs [B]). */
+export function crossEntropy(logits: Tensor, targets: Tensor): Scalar {
+  return tf.tidy(() => {
+    const V = logits.shape[logits.rank - 1]!;
+    const lp = tf.logSoftmax(logits.reshape([-1, V]));
+    const oh = tf.oneHot(targets.reshape([-1]).toInt(), V);
+    return tf.neg(tf.mean(tf.sum(tf.mul(lp, oh), 1))) as Scalar;
+  });
+}
+
+class TokenTask implements Task {
+  readonly kind = 'lm' as const;
+  readonly unit = 'tokens';
+  private readonly batcher: TokenBatcher;
+  private readonly probeIds: Tensor;
+  constructor(train: Int32Array, private readonly val: Int32Array, private readonly batch: number, private readonly context: number,
+      seed: number, private readonly evalBatches: number, readonly info: Record<string, number | string>) {
+    this.batcher = new TokenBatcher(train, { batch, context, seed });
+    const first = evalTokenBatches(val, { batch: Math.min(batch, 8), context, maxBatches: 1 }).next().value!;
+    const t = tokenTensors(first);
+    t.y.dispose();
+    this.probeIds = t.x;
+  }
+  nextBatch() {
+    const b = this.batcher.next();
+    const { x, y } = tokenTensors(b);
+    return { x, y, items: b.batch * b.context };
+  }
+  loss(model: Model, x: Tensor, y: Tensor): Scalar {
+    return crossEntropy(model.apply(x), y);
+  }
+  evaluate(model: Model): Record<string, number> {
+    let sum = 0, n = 0;
+    for (const b of evalTokenBatches(this.val, { batch: this.batch, context: this.context, maxBatches: this.evalBatches })) {
+      const { x, y } = tokenTensors(b);
+      const l = tf.tidy(() => crossEntropy(model.apply(x), y));
+      sum += l.dataSync()[0]! * b.batch * b.context;
+      n += b.batch * b.context;
+      tf.dispose([x, y, l]);
+    }
+    return { 'val/loss': sum / n };
+  }
+  probe(): Tensor {
+    return this.probeIds.clone();
+  }
+  state(): TokenBatcherState {
+    return this.batcher.state();
+  }
+  restore(state: unknown): void {
+    this.batcher.restore(state as TokenBatcherState);
+  }
+  dispose(): void {
+    this.probeIds.dispose();
+  }
+}
+
+class ImageTask implements Task {
+  readonly kind = 'vit' as const;
+  readonly unit = 'images';
+  private readonly batcher: ImageBatcher;
+  private readonly probeImages: Tensor;
+  constructor(train: ImageSet, private readonly test: ImageSet, private readonly batch: number, seed: number,
+      readonly info: Record<string, number | string>) {
+    this.batcher = new ImageBatcher(train, { batch, seed });
+    const first = evalImageBatches(test, Math.min(batch, 16)).next().value!;
+    const t = imageTensors(first);
+    t.y.dispose();
+    this.probeImages = t.x;
+  }
+  nextBatch() {
+    const b = this.batcher.next();
+    const { x, y } = imageTensors(b);
+    return { x, y, items: b.batch };
+  }
+  loss(model: Model, x: Tensor, y: Tensor): Scalar {
+    return crossEntropy(model.apply(x), y);
+  }
+  evaluate(model: Model): Record<string, number> {
+    let loss = 0, correct = 0, n = 0;
+    for (const b of evalImageBatches(this.test, Math.max(this.batch, 100))) {
+      const { x, y } = imageTensors(b);
+      const [l, c] = tf.tidy(() => {
+        const logits = model.apply(x);
+        return [crossEntropy(logits, y), tf.sum(tf.equal(tf.argMax(logits, 1), y).toInt())];
+      });
+      loss += l!.dataSync()[0]! * b.batch;
+      correct += c!.dataSync()[0]!;
+      n += b.batch;
+      tf.dispose([x, y, l!, c!]);
+    }
+    return { 'val/loss': loss / n, 'val/accuracy': correct / n };
+  }
+  probe(): Tensor {
+    return this.probeImages.clone();
+  }
+  state(): ImageBatcherState {
+    return this.batcher.state();
+  }
+  restore(state: unknown): void {
+    this.batcher.restore(state as ImageBatcherState);
+  }
+  dispose(): void {
+    this.probeImages.dispose();
+  }
+}
+
+export interface TaskSetup {
+  task: Task;
+  /** What the model config must agree with: vocabulary size (LM) or classes (ViT). */
+  vocabSize?: number;
+  classes?: number;
+}
+
+/**
+ * Build the task for a data spec. `modelKind` says which objective the model
+ * needs; a text dataset with a ViT (or images with an LM) is an error.
+ */
+export function createTask(spec: DataSpec, opts: { modelKind: 'lm' | 'vit'; batchSize: number; context?: number; seed: number; evalBatches: number }): TaskSetup {
+  const textual = spec.dataset === 'moby-dick' || spec.dataset === 'markov';
+  if (textual !== (opts.modelKind === 'lm')) {
+    throw new Error(`data.dataset = "${spec.dataset}" does not fit a ${opts.modelKind === 'lm' ? 'language model' : 'ViT'}`);
+  }
+  switch (spec.dataset) {
+    case 'moby-dick': {
+      const c = loadMobyDick({ level: spec.level ?? 'char' });
+      return {
+        task: new TokenTask(c.train, c.val, opts.batchSize, opts.context!, opts.seed, opts.evalBatches, {
+          dataset: 'moby-dick', level: c.level, trainTokens: c.train.length, valTokens: c.val.length,
+          vocabSize: c.vocab.size, unigramValLoss: corpusUnigramBaseline(c), split: c.splitNote,
+        }),
+        vocabSize: c.vocab.size,
+      };
+    }
+    case 'markov': {
+      const m = markovChainTask({ vocabSize: spec.vocabSize, branching: spec.branching, length: spec.length ?? 200_000, seed: opts.seed });
+      const cut = Math.floor(m.tokens.length * 0.9);
+      const train = m.tokens.subarray(0, cut), val = m.tokens.subarray(cut);
+      return {
+        task: new TokenTask(train, val, opts.batchSize, opts.context!, opts.seed, opts.evalBatches, {
+          dataset: 'markov', vocabSize: m.vocabSize, optimalValLoss: m.optimalCrossEntropy,
+          unigramValLoss: unigramCrossEntropy(train, val, m.vocabSize),
+        }),
+        vocabSize: m.vocabSize,
+      };
+    }
+    case 'mnist': {
+      const d = loadMnist({ normalize: spec.normalize ?? true });
+      return {
+        task: new ImageTask(d.train, d.test, opts.batchSize, opts.seed, { dataset: 'mnist', train: d.train.n, test: d.test.n, split: d.source.split }),
+        classes: 10,
+      };
+    }
+    case 'synthetic-images': {
+      const d = syntheticImageTask({ nTrain: spec.nTrain ?? 2000, nTest: spec.nTest ?? 500, ...(spec.noise !== undefined ? { noise: spec.noise } : {}), seed: opts.seed });
+      return {
+        task: new ImageTask(d.train, d.test, opts.batchSize, opts.seed, { dataset: 'synthetic-images', train: d.train.n, test: d.test.n }),
+        classes: d.train.classes,
+      };
+    }
+  }
+}

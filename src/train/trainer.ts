@@ -1,0 +1,160 @@
+// The training loop. One step:
+//   batch -> loss and gradients -> divergence check -> clip -> AdamW (warmup + cosine)
+// with evaluation, per-layer traces (alpha, std of each norm's input) and
+// checkpoints at their intervals, progress on a bar and/or a callback, and a
+// flat tensor count across steps. Divergence is recorded, never thrown.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { tf } from '../engine/tf.js';
+import type { Tensor } from '../engine/tf.js';
+import { runWithCache } from '../hooks/hooks.js';
+import type { Model } from '../models/types.js';
+import { AdamW, clipByGlobalNorm } from './adamw.js';
+import { readCheckpoint, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import type { ResolvedTrainConfig } from './config.js';
+import { checkDivergence, newDivergenceState } from './divergence.js';
+import { progressBar } from './progress.js';
+import { lrAt } from './schedule.js';
+import type { TraceRow, TrainSink, RunStatus } from './sink.js';
+import type { Task } from './task.js';
+
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  itemsPerSec: number;
+  unit: string;
+  eval?: Record<string, number>;
+  etaSec: number;
+}
+
+export interface LoopOptions {
+  /** Checkpoints go here (created); none are written without it. */
+  checkpointDir?: string;
+  /** The run config stored in each checkpoint's metadata. */
+  runConfig?: unknown;
+  /** Continue from this checkpoint (same config): identical to an uninterrupted run. */
+  resumeFrom?: string;
+  onProgress?: (p: TrainProgress) => void;
+  /** A terminal progress bar on stderr. */
+  progress?: boolean;
+  /** Stop (as 'failed', reason 'stopped') after this step, e.g. to test resuming. */
+  stopAfter?: number;
+  signal?: AbortSignal;
+}
+
+export interface LoopResult {
+  status: RunStatus;
+  reason?: string;
+  /** Steps completed. */
+  step: number;
+  losses: number[];
+  lastEval?: Record<string, number>;
+  checkpoints: string[];
+}
+
+function tracesOf(model: Model, probe: Tensor): TraceRow[] {
+  const norms = model.normLayers();
+  const { cache, dispose } = runWithCache(model, probe, norms.map((n) => `${n.name}.in`));
+  try {
+    return norms.map(({ name, layer }) => {
+      const x = cache[`${name}.in`]!;
+      const std = tf.tidy(() => tf.sqrt(tf.moments(x).variance).dataSync()[0]!);
+      const a = layer.namedParameters().find((p) => p.name === 'alpha')?.variable.dataSync();
+      return { layer: name, alpha: a ? (a.length === 1 ? a[0]! : Array.from(a)) : null, inputStd: std };
+    });
+  } finally {
+    dispose();
+  }
+}
+
+export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): LoopResult {
+  const opt = new AdamW(model.namedParameters(), cfg);
+  const state: TrainerState = { step: 0, taskState: undefined, divergence: newDivergenceState(), losses: [] };
+  if (opts.resumeFrom) {
+    const ck = readCheckpoint(opts.resumeFrom);
+    restoreCheckpoint(ck, model, opt);
+    task.restore(ck.state.taskState);
+    Object.assign(state, ck.state);
+  }
+  const checkpoints: string[] = [];
+  const save = () => {
+    if (!opts.checkpointDir) return;
+    mkdirSync(opts.checkpointDir, { recursive: true });
+    const path = join(opts.checkpointDir, `step-${String(state.step).padStart(6, '0')}.safetensors`);
+    saveCheckpoint(path, model, opt, { ...state, taskState: task.state() }, opts.runConfig ?? null);
+    checkpoints.push(path);
+    sink.addCheckpoint(path, state.step);
+  };
+  const bar = opts.progress ? progressBar(cfg.steps, 'train') : undefined;
+  const probe = task.probe();
+  const t0 = performance.now();
+  let items = 0, lastEval: Record<string, number> | undefined;
+  let status: RunStatus = 'finished', reason: string | undefined;
+  const tensorsAtStart = tf.memory().numTensors;
+  const startStep = state.step;
+  const vars = model.trainableVariables();
+  const nameOf = new Map(model.namedParameters().map((p) => [p.variable.name, p.name]));
+
+  try {
+    if (state.step === 0) sink.logTraces(0, tracesOf(model, probe));
+    while (state.step < cfg.steps) {
+      if (opts.signal?.aborted) { status = 'failed'; reason = 'aborted'; break; }
+      const step = state.step;
+      const batch = task.nextBatch();
+      const { value, grads } = tf.variableGrads(() => task.loss(model, batch.x, batch.y), vars);
+      const byName = new Map<string, Tensor>();
+      for (const [vname, g] of Object.entries(grads)) byName.set(nameOf.get(vname)!, g);
+      const loss = value.dataSync()[0]!;
+      const { norm, clipped } = clipByGlobalNorm(byName, cfg.clipNorm);
+      const diverged = checkDivergence(state.divergence, loss, norm, cfg.divergenceFactor);
+      const lr = lrAt(step, cfg);
+      if (!diverged) opt.apply(clipped, lr);
+      tf.dispose([value, batch.x, batch.y, ...Object.values(grads), ...(clipped === byName ? [] : [...clipped.values()])]);
+      if (diverged) {
+        status = 'diverged';
+        reason = diverged;
+        sink.logMetrics(step + 1, { 'train/loss': loss, 'train/grad_norm': norm });
+        break;
+      }
+      state.step = step + 1;
+      state.losses.push(loss);
+      items += batch.items;
+      const elapsed = (performance.now() - t0) / 1000;
+      const rate = items / elapsed;
+      if (state.step % cfg.logEvery === 0) {
+        sink.logMetrics(state.step, { 'train/loss': loss, 'train/lr': lr, 'train/grad_norm': norm, [`train/${task.unit}_per_sec`]: rate });
+      }
+      if (state.step % cfg.traceEvery === 0) sink.logTraces(state.step, tracesOf(model, probe));
+      if (state.step % cfg.evalEvery === 0 || state.step === cfg.steps) {
+        lastEval = task.evaluate(model);
+        sink.logMetrics(state.step, lastEval);
+      }
+      if (cfg.checkpointEvery > 0 && state.step % cfg.checkpointEvery === 0 && state.step < cfg.steps) save();
+      const etaSec = ((cfg.steps - state.step) * elapsed) / Math.max(1, state.step - startStep);
+      bar?.update(state.step, `loss ${loss.toFixed(3)}${lastEval ? ` ${Object.entries(lastEval).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ')}` : ''} ${rate.toFixed(0)} ${task.unit}/s`);
+      opts.onProgress?.({ step: state.step, steps: cfg.steps, loss, lr, gradNorm: norm, itemsPerSec: rate, unit: task.unit, ...(lastEval ? { eval: lastEval } : {}), etaSec });
+      if (opts.stopAfter !== undefined && state.step >= opts.stopAfter && state.step < cfg.steps) {
+        save();
+        status = 'failed';
+        reason = `stopped after step ${state.step} (stopAfter)`;
+        break;
+      }
+    }
+    if (status === 'finished') save();
+  } catch (e) {
+    status = 'failed';
+    reason = (e as Error).message;
+    throw e;
+  } finally {
+    bar?.finish(`${status}${reason ? `: ${reason}` : ''}`);
+    probe.dispose();
+    opt.dispose();
+    sink.finish(status, { ...(reason ? { reason } : {}), step: state.step });
+    const leaked = tf.memory().numTensors - tensorsAtStart;
+    if (leaked > 0 && status === 'finished') process.emitWarning(`trainLoop: ${leaked} tensors more than at the start`);
+  }
+  return { status, ...(reason ? { reason } : {}), step: state.step, losses: state.losses, ...(lastEval ? { lastEval } : {}), checkpoints };
+}
