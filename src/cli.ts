@@ -2,6 +2,7 @@
 import { initBackend, type BackendInfo, type BackendName, BACKEND_NAMES } from './engine/backend.js';
 import { selfCheck, type SelfCheck } from './engine/self-check.js';
 import { VERSION } from './version.js';
+import { trainCommand } from './cli/train.js';
 
 const USAGE = `dytlab ${VERSION}: a lab for transformers without normalization layers
 
@@ -9,6 +10,9 @@ usage: dytlab <command> [options]
 
 commands:
   doctor [--backend NAME] [--json]   show the compute backend chosen and check the engine
+  train --config FILE [--set k=v]... [--store PATH] [--resume CHECKPOINT] [--quiet]
+                                     train one run from a JSON/YAML config; metrics go to the run store
+                                     (exit 0 finished, 3 diverged, 1 failed)
   help                               this text
 
 environment:
@@ -16,7 +20,7 @@ environment:
   DYTLAB_WASM_THREADS=N                opt in to N wasm threads (off by default)
 `;
 
-function parseFlags(args: string[], known: Record<string, 'bool' | 'value'>): Record<string, string | boolean> {
+export function parseFlags(args: string[], known: Record<string, 'bool' | 'value'>): Record<string, string | boolean> {
   const out: Record<string, string | boolean> = {};
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -72,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'doctor': return doctor(rest);
+    case 'train': return trainCommand(rest);
     case undefined: case 'help': case '--help': case '-h':
       console.log(USAGE);
       return 0;

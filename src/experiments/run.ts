@@ -37,7 +37,7 @@ export interface RunResult extends LoopResult {
 
 function storeSink(store: RunStore, id: string): TrainSink {
   return {
-    logMetrics: (step, values) => { store.logMetrics(id, step, values); store.heartbeat(id); },
+    logMetrics: (step, values) => { store.logMetrics(id, step, values); }, // also refreshes the heartbeat
     logTraces: (step, rows: TraceRow[]) => { store.logTraces(id, step, rows); },
     addCheckpoint: (path, step) => { store.addArtifact(id, { kind: 'checkpoint', path, step }); },
     finish: (status: RunStatus, info) => { store.finishRun(id, { status, ...info }); },
@@ -48,7 +48,9 @@ const nullSink: TrainSink = { logMetrics() {}, logTraces() {}, addCheckpoint() {
 
 /** Train one run from a config object (or resume one from a checkpoint). */
 export async function runTraining(config: unknown | undefined, opts: RunOptions = {}): Promise<RunResult> {
-  const raw = config ?? (opts.resumeFrom ? readCheckpoint(opts.resumeFrom).config : undefined);
+  // A checkpoint is read (and checked) before anything is recorded.
+  const checkpoint = opts.resumeFrom ? readCheckpoint(opts.resumeFrom) : undefined;
+  const raw = config ?? checkpoint?.config;
   if (raw === undefined) throw new Error('runTraining: give a config, or resumeFrom a checkpoint');
   // Validate once without the dataset (cheap, catches typos), then again with its vocabulary.
   const first = resolveRunConfig(raw);
@@ -78,13 +80,19 @@ export async function runTraining(config: unknown | undefined, opts: RunOptions 
     const result = trainLoop(model, task, cfg.train, sink, {
       runConfig: cfg,
       ...(checkpointDir ? { checkpointDir } : {}),
-      ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}),
+      ...(checkpoint ? { resumeFrom: checkpoint } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.progress !== undefined ? { progress: opts.progress } : {}),
       ...(opts.stopAfter !== undefined ? { stopAfter: opts.stopAfter } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     return { ...result, ...(runId ? { runId } : {}), config: cfg, backend, taskInfo: task.info, ...(opts.keepModel ? { model } : {}) };
+  } catch (e) {
+    // Whatever went wrong, the store says so: a run is never left 'running' by a failure we saw.
+    if (store && runId && ['created', 'running'].includes(store.getRun(runId).status)) {
+      store.finishRun(runId, { status: 'failed', reason: (e as Error).message });
+    }
+    throw e;
   } finally {
     task.dispose();
     if (!opts.keepModel) model.dispose();

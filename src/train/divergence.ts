@@ -15,8 +15,8 @@ export function checkDivergence(s: DivergenceState, loss: number, gradNorm: numb
   if (!Number.isFinite(gradNorm)) return `gradient norm is ${gradNorm}`;
   s.ema = s.ema === null ? loss : EMA_DECAY * s.ema + (1 - EMA_DECAY) * loss;
   s.seen++;
-  // The minimum is only trusted once the EMA has had a few steps to settle.
-  if (s.seen > 5) s.min = Math.min(s.min, s.ema);
+  // The initial loss counts: a run that blows up in its first steps never sets a low minimum otherwise.
+  s.min = Math.min(s.min, s.ema);
   if (s.seen > 10 && s.ema > factor * s.min) {
     return `smoothed loss ${s.ema.toPrecision(4)} exceeds ${factor} x its running minimum ${s.min.toPrecision(4)}`;
   }

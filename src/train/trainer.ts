@@ -11,6 +11,8 @@ import { runWithCache } from '../hooks/hooks.js';
 import type { Model } from '../models/types.js';
 import { AdamW, clipByGlobalNorm } from './adamw.js';
 import { readCheckpoint, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+
+type LoadedCheckpointData = ReturnType<typeof readCheckpoint>;
 import type { ResolvedTrainConfig } from './config.js';
 import { checkDivergence, newDivergenceState } from './divergence.js';
 import { progressBar } from './progress.js';
@@ -35,8 +37,8 @@ export interface LoopOptions {
   checkpointDir?: string;
   /** The run config stored in each checkpoint's metadata. */
   runConfig?: unknown;
-  /** Continue from this checkpoint (same config): identical to an uninterrupted run. */
-  resumeFrom?: string;
+  /** Continue from this checkpoint (a path, or one already read): identical to an uninterrupted run. */
+  resumeFrom?: string | LoadedCheckpointData;
   onProgress?: (p: TrainProgress) => void;
   /** A terminal progress bar on stderr. */
   progress?: boolean;
@@ -74,10 +76,16 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
   const opt = new AdamW(model.namedParameters(), cfg);
   const state: TrainerState = { step: 0, taskState: undefined, divergence: newDivergenceState(), losses: [] };
   if (opts.resumeFrom) {
-    const ck = readCheckpoint(opts.resumeFrom);
-    restoreCheckpoint(ck, model, opt);
-    task.restore(ck.state.taskState);
-    Object.assign(state, ck.state);
+    try {
+      const ck = typeof opts.resumeFrom === 'string' ? readCheckpoint(opts.resumeFrom) : opts.resumeFrom;
+      restoreCheckpoint(ck, model, opt);
+      task.restore(ck.state.taskState);
+      Object.assign(state, ck.state);
+    } catch (e) {
+      opt.dispose();
+      sink.finish('failed', { reason: (e as Error).message, step: 0 });
+      throw e;
+    }
   }
   const checkpoints: string[] = [];
   const save = () => {
