@@ -13,6 +13,8 @@ import { markovChainTask, syntheticImageTask } from '../data/synthetic.js';
 import { imageTensors, tokenTensors } from '../data/tensors.js';
 import { corpusUnigramBaseline, loadMobyDick } from '../data/text.js';
 import { unigramCrossEntropy } from '../data/unigram.js';
+import { randomShift } from '../data/augment.js';
+import { Rng, type RngState } from '../data/rng.js';
 import type { Model } from '../models/types.js';
 import { parseWith } from '../util/schema.js';
 import type { Task } from './task.js';
@@ -20,9 +22,16 @@ import type { Task } from './task.js';
 const posInt = z.number().int().positive();
 export const dataSpecSchema = z.discriminatedUnion('dataset', [
   z.object({ dataset: z.literal('moby-dick'), level: z.enum(['char', 'byte']).optional() }).strict(),
-  z.object({ dataset: z.literal('mnist'), normalize: z.boolean().optional() }).strict(),
+  z.object({
+    dataset: z.literal('mnist'), normalize: z.boolean().optional(),
+    /** Random translations of up to this many pixels in training batches (0 = none). */
+    shift: z.number().int().min(0).max(8).optional(),
+  }).strict(),
   z.object({ dataset: z.literal('markov'), vocabSize: posInt, branching: posInt, length: posInt.optional() }).strict(),
-  z.object({ dataset: z.literal('synthetic-images'), nTrain: posInt.optional(), nTest: posInt.optional(), noise: z.number().nonnegative().optional() }).strict(),
+  z.object({
+    dataset: z.literal('synthetic-images'), nTrain: posInt.optional(), nTest: posInt.optional(),
+    noise: z.number().nonnegative().optional(), shift: z.number().int().min(0).max(8).optional(),
+  }).strict(),
 ]);
 export type DataSpec = z.input<typeof dataSpecSchema>;
 
@@ -91,16 +100,19 @@ class ImageTask implements Task {
   readonly unit = 'images';
   private readonly batcher: ImageBatcher;
   private readonly probeImages: Tensor;
+  private readonly augRng: Rng;
   constructor(train: ImageSet, private readonly test: ImageSet, private readonly batch: number, seed: number,
-      readonly info: Record<string, number | string>) {
+      private readonly shift: number, readonly info: Record<string, number | string>) {
     this.batcher = new ImageBatcher(train, { batch, seed });
+    this.augRng = new Rng(seed + 1);
     const first = evalImageBatches(test, Math.min(batch, 16)).next().value!;
     const t = imageTensors(first);
     t.y.dispose();
     this.probeImages = t.x;
   }
   nextBatch() {
-    const b = this.batcher.next();
+    const raw = this.batcher.next();
+    const b = this.shift > 0 ? randomShift(raw, this.shift, this.augRng) : raw;
     const { x, y } = imageTensors(b);
     return { x, y, items: b.batch };
   }
@@ -125,11 +137,13 @@ class ImageTask implements Task {
   probe(): Tensor {
     return this.probeImages.clone();
   }
-  state(): ImageBatcherState {
-    return this.batcher.state();
+  state(): { batcher: ImageBatcherState; augment: RngState } {
+    return { batcher: this.batcher.state(), augment: this.augRng.getState() };
   }
   restore(state: unknown): void {
-    this.batcher.restore(state as ImageBatcherState);
+    const s = state as { batcher: ImageBatcherState; augment: RngState };
+    this.batcher.restore(s.batcher);
+    this.augRng.setState(s.augment);
   }
   dispose(): void {
     this.probeImages.dispose();
@@ -178,14 +192,16 @@ export function createTask(spec: DataSpec, opts: { modelKind: 'lm' | 'vit'; batc
     case 'mnist': {
       const d = loadMnist({ normalize: spec.normalize ?? true });
       return {
-        task: new ImageTask(d.train, d.test, opts.batchSize, opts.seed, { dataset: 'mnist', train: d.train.n, test: d.test.n, split: d.source.split }),
+        task: new ImageTask(d.train, d.test, opts.batchSize, opts.seed, spec.shift ?? 0,
+          { dataset: 'mnist', train: d.train.n, test: d.test.n, split: d.source.split }),
         classes: 10,
       };
     }
     case 'synthetic-images': {
       const d = syntheticImageTask({ nTrain: spec.nTrain ?? 2000, nTest: spec.nTest ?? 500, ...(spec.noise !== undefined ? { noise: spec.noise } : {}), seed: opts.seed });
       return {
-        task: new ImageTask(d.train, d.test, opts.batchSize, opts.seed, { dataset: 'synthetic-images', train: d.train.n, test: d.test.n }),
+        task: new ImageTask(d.train, d.test, opts.batchSize, opts.seed, spec.shift ?? 0,
+          { dataset: 'synthetic-images', train: d.train.n, test: d.test.n }),
         classes: d.train.classes,
       };
     }

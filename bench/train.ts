@@ -1,0 +1,83 @@
+// Training throughput of the reference configs (configs/lm-tiny*.json in tokens/s,
+// configs/vit-tiny*.json in images/s), LayerNorm/RMSNorm vs DyT, on every backend
+// that loads, with the DyT/LN ratio measured in the same process.
+// Usage: node --import tsx bench/train.ts [--quick] [--backends wasm,cpu]
+import { join } from 'node:path';
+import { initBackend, tf, type BackendName } from '../src/index.js';
+import { readConfigFile, resolveRunConfig } from '../src/experiments/run-config.js';
+import { LM } from '../src/models/llama.js';
+import { ViT } from '../src/models/vit.js';
+import type { Model } from '../src/models/types.js';
+import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
+import { createTask } from '../src/train/tasks.js';
+import { machineInfo, median, writeResults } from './support.js';
+
+const quick = process.argv.includes('--quick');
+const arg = process.argv.indexOf('--backends');
+const backends = (arg > 0 ? process.argv[arg + 1]! : 'wasm,cpu').split(',') as BackendName[];
+const pairs: [string, string[]][] = [
+  ['lm-tiny', ['lm-tiny.json', 'lm-tiny-layernorm.json', 'lm-tiny-dyt.json']],
+  ['vit-tiny', ['vit-tiny.json', 'vit-tiny-dyt.json']],
+];
+
+async function stepTime(file: string, steps: number) {
+  const raw = readConfigFile(join(__dirname, '..', 'configs', file));
+  const first = resolveRunConfig(raw, file);
+  const { task, vocabSize } = createTask(first.data, {
+    modelKind: first.model.kind, batchSize: first.train.batchSize, seed: 0, evalBatches: 1,
+    ...(first.model.kind === 'lm' ? { context: first.model.context } : {}),
+  });
+  const cfg = resolveRunConfig(raw, file, vocabSize);
+  const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
+  const opt = new AdamW(model.namedParameters(), cfg.train);
+  const vars = model.trainableVariables();
+  const names = new Map(model.namedParameters().map((p) => [p.variable.name, p.name]));
+  const times: number[] = [];
+  let items = 0;
+  for (let i = 0; i <= steps; i++) {
+    const b = task.nextBatch();
+    const t0 = performance.now();
+    const { value, grads } = tf.variableGrads(() => task.loss(model, b.x, b.y), vars);
+    const byName = new Map(Object.entries(grads).map(([k, g]) => [names.get(k)!, g]));
+    const { clipped } = clipByGlobalNorm(byName, cfg.train.clipNorm);
+    opt.apply(clipped, cfg.train.lr);
+    await value.data();
+    if (i > 0) times.push(performance.now() - t0); // the first step warms up
+    items = b.items;
+    tf.dispose([value, b.x, b.y, ...Object.values(grads), ...(clipped === byName ? [] : [...clipped.values()])]);
+  }
+  opt.dispose();
+  model.dispose();
+  task.dispose();
+  const ms = median(times);
+  return { config: file, norm: cfg.model.norm.kind, stepMs: ms, perSec: (items * 1000) / ms, unit: task.unit };
+}
+
+async function main(): Promise<void> {
+  const rows: Record<string, unknown>[] = [];
+  for (const backend of backends) {
+    let info;
+    try {
+      info = await initBackend(backend);
+    } catch (e) {
+      console.log(`${backend}: not available (${(e as Error).message.split('\n')[0]})`);
+      continue;
+    }
+    const steps = quick ? 3 : backend === 'cpu' ? 4 : 10;
+    console.log(`\n== ${backend} (median of ${steps} steps after one warm-up) ==`);
+    for (const [group, files] of pairs) {
+      const res = [];
+      for (const f of files) {
+        const r = await stepTime(f, steps);
+        res.push(r);
+        console.log(`${f.padEnd(24)} ${r.norm.padEnd(10)} ${r.stepMs.toFixed(0).padStart(6)} ms/step ${r.perSec.toFixed(0).padStart(7)} ${r.unit}/s`);
+      }
+      const ln = res.find((r) => r.norm === 'layernorm')!, dyt = res.find((r) => r.norm === 'dyt')!;
+      console.log(`${group}: DyT/LayerNorm throughput ratio ${(dyt.perSec / ln.perSec).toFixed(3)}`);
+      rows.push(...res.map((r) => ({ backend, group, ...r })), { backend, group, dytOverLayerNorm: dyt.perSec / ln.perSec });
+    }
+    console.log(`wrote ${writeResults('train', backend, { machine: machineInfo(), backend: info, quick, rows: rows.filter((r) => r.backend === backend) })}`);
+  }
+}
+
+main().catch((e) => { console.error(e); process.exitCode = 1; });
