@@ -2,7 +2,7 @@
 // and dist/index.mjs, an ES-module face over the CommonJS build so that
 // `import { createNorm } from 'dytlab'` and `require('dytlab')` see one instance.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,4 +22,6 @@ writeFileSync(join(root, 'dist/index.mjs'),
   `import cjs from './index.js';\n` +
   `export const { ${names.join(', ')} } = cjs;\n` +
   `export default cjs;\n`);
+// The Jupyter kernel imports the library as 'dytlab' (dist/ above), so it builds last.
+if (existsSync(join(root, 'kernel/tsconfig.json'))) run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'kernel/tsconfig.json']);
 console.log(`build: dist/ ready (${names.length} exports)`);

@@ -3,6 +3,7 @@ import { initBackend, type BackendInfo, type BackendName, BACKEND_NAMES } from '
 import { selfCheck, type SelfCheck } from './engine/self-check.js';
 import { VERSION } from './version.js';
 import { trainCommand } from './cli/train.js';
+import { reproduceCommand, runCommand } from './cli/notebooks.js';
 
 const USAGE = `dytlab ${VERSION}: a lab for transformers without normalization layers
 
@@ -13,6 +14,10 @@ commands:
   train --config FILE [--set k=v]... [--store PATH] [--resume CHECKPOINT] [--quiet]
                                      train one run from a JSON/YAML config; metrics go to the run store
                                      (exit 0 finished, 3 diverged, 1 failed)
+  run NOTEBOOK... [-p name=value]... [--out DIR] [--timeout S] [--allow-errors]
+                                     execute notebooks headless into DIR (default reports/): .ipynb + HTML
+  reproduce [--profile quick|full] [--jobs N]
+                                     run every notebook in notebooks/ into reports/, with reports/index.html
   help                               this text
 
 environment:
@@ -77,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'doctor': return doctor(rest);
     case 'train': return trainCommand(rest);
+    case 'run': return runCommand(rest);
+    case 'reproduce': return reproduceCommand(rest);
     case undefined: case 'help': case '--help': case '-h':
       console.log(USAGE);
       return 0;

@@ -73,3 +73,8 @@ export function blockHookNames(i: number): string[] {
   return ['norm1.in', 'norm1.out', 'attn.pattern', 'attn.z', 'attn.out', 'resid.mid',
     'norm2.in', 'norm2.out', 'mlp.hidden', 'mlp.out', 'resid.post'].map((n) => `blocks.${i}.${n}`);
 }
+
+/** Hook points of a model with `n` blocks: the embedding, every block, the final norm, the logits. */
+export function modelHookNames(n: number): string[] {
+  return ['embed.out', ...Array.from({ length: n }, (_, i) => blockHookNames(i)).flat(), 'final_norm.in', 'final_norm.out', 'logits'];
+}

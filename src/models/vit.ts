@@ -8,7 +8,7 @@ import { Linear } from '../nn/linear.js';
 import { MLP } from '../nn/mlp.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { createNorm, type NormLayer } from '../nn/norms.js';
-import { Block, blockHookNames } from './block.js';
+import { Block, modelHookNames } from './block.js';
 import { mlpHidden, resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
 import { applyFixup, collectNorms } from './shared.js';
 import type { Model } from './types.js';
@@ -66,7 +66,7 @@ export class ViT extends Module implements Model {
   }
 
   hookNames(): string[] {
-    return ['embed.out', ...this.blocks.items.flatMap((_, i) => blockHookNames(i)), 'final_norm.in', 'final_norm.out', 'logits'];
+    return modelHookNames(this.blocks.items.length);
   }
 
   normLayers(): { name: string; layer: NormLayer }[] {

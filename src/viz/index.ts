@@ -1,0 +1,7 @@
+// Plotly figure builders: pure functions, data in, plain-JSON {data, layout} out.
+// display() shows the result in a notebook; the HTML report draws it offline.
+export { lineChart } from './line.js';
+export type { LineChartOptions, LineSeries } from './line.js';
+export { scatter, subsampleIndices } from './scatter.js';
+export type { ScatterOptions } from './scatter.js';
+export type { FigureSpec, NumericArray } from './common.js';
