@@ -11,7 +11,13 @@ try {
   }
   throw e;
 }
-cli.main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(`dytlab: ${err && err.message ? err.message : err}`); process.exitCode = 1; },
-);
+// Exit once the command is done, even if a notebook left timers or handles open
+// (the unref'd timer only fires when something else keeps the process alive).
+const done = (code) => {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 500).unref();
+};
+cli.main(process.argv.slice(2)).then(done, (err) => {
+  console.error(`dytlab: ${err && err.message ? err.message : err}`);
+  done(1);
+});

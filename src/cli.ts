@@ -4,6 +4,7 @@ import { selfCheck, type SelfCheck } from './engine/self-check.js';
 import { VERSION } from './version.js';
 import { trainCommand } from './cli/train.js';
 import { reproduceCommand, runCommand } from './cli/notebooks.js';
+import { kernelCommand } from './cli/kernel.js';
 
 const USAGE = `dytlab ${VERSION}: a lab for transformers without normalization layers
 
@@ -18,6 +19,9 @@ commands:
                                      execute notebooks headless into DIR (default reports/): .ipynb + HTML
   reproduce [--profile quick|full] [--jobs N]
                                      run every notebook in notebooks/ into reports/, with reports/index.html
+  kernel install [--user | --prefix DIR | --sys-prefix] [--name NAME]
+                                     install the Jupyter kernelspec "TypeScript (dytlab)"
+  kernel list [--json] | kernel remove [--user | --prefix DIR | --sys-prefix]
   help                               this text
 
 environment:
@@ -84,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'train': return trainCommand(rest);
     case 'run': return runCommand(rest);
     case 'reproduce': return reproduceCommand(rest);
+    case 'kernel': return kernelCommand(rest);
     case undefined: case 'help': case '--help': case '-h':
       console.log(USAGE);
       return 0;

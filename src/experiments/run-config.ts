@@ -13,6 +13,8 @@ import { ConfigError, parseWith } from '../util/schema.js';
 
 const topSchema = z.object({
   name: z.string().min(1).optional(),
+  /** Free text: why this config is the way it is. */
+  description: z.string().optional(),
   seed: z.number().int().nonnegative().optional(),
   backend: z.enum(BACKEND_NAMES as unknown as [string, ...string[]]).optional(),
   model: z.object({ kind: z.enum(['lm', 'vit']) }).passthrough(),
@@ -22,6 +24,7 @@ const topSchema = z.object({
 
 export interface RunConfig {
   name: string;
+  description?: string;
   seed: number;
   backend?: 'tensorflow' | 'wasm' | 'cpu';
   model: ResolvedLMConfig | ResolvedViTConfig;
@@ -49,6 +52,7 @@ export function resolveRunConfig(input: unknown, label = 'run config', dataVocab
   }
   return {
     name: top.name ?? `${model.kind}-${String((model as { norm: { kind: string } }).norm.kind)}`,
+    ...(top.description ? { description: top.description } : {}),
     seed, ...(top.backend ? { backend: top.backend as RunConfig['backend'] } : {}), model, data, train,
   };
 }

@@ -1,0 +1,318 @@
+// Kernelspecs without Python: `dytlab kernel install | list | remove`.
+// Paths follow jupyter_core (`jupyter --paths`): JUPYTER_PATH entries, the user
+// data dir (JUPYTER_DATA_DIR, else ~/.local/share/jupyter on Linux,
+// ~/Library/Jupyter on macOS, %APPDATA%\jupyter on Windows), the environment's
+// prefix (a virtualenv or conda env), then /usr/local/share/jupyter and
+// /usr/share/jupyter (%PROGRAMDATA%\jupyter on Windows).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { deflateSync } from 'node:zlib';
+
+export const DEFAULT_NAME = 'dytlab';
+export const DISPLAY_NAME = 'TypeScript (dytlab)';
+/**
+ * "message": Jupyter sends interrupt_request on the control channel. The kernel
+ * answers it on a worker thread and raises SIGINT in its own process, which stops
+ * a busy loop as well as a pending await; it works the same in nbclient/nbconvert,
+ * JupyterLab and through kernel gateways where a signal cannot reach the process,
+ * and interrupts only the kernel (not child processes in its process group).
+ * The kernel also handles SIGINT itself, so "signal" would work too.
+ */
+export const INTERRUPT_MODE = 'message';
+
+/** The user's Jupyter data dir (jupyter_core's jupyter_data_dir()). */
+export function userDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.JUPYTER_DATA_DIR) return path.resolve(env.JUPYTER_DATA_DIR);
+  const home = os.homedir();
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Jupyter');
+  if (process.platform === 'win32') return path.join(env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'jupyter');
+  return path.join(env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'jupyter');
+}
+
+/** The environment's prefix (sys.prefix) without asking Python when a virtualenv/conda env is active. */
+export function sysPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.VIRTUAL_ENV) return env.VIRTUAL_ENV;
+  if (env.CONDA_PREFIX) return env.CONDA_PREFIX;
+  for (const py of ['python3', 'python']) {
+    const r = spawnSync(py, ['-c', 'import sys; print(sys.prefix)'], { encoding: 'utf8', timeout: 20_000 });
+    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  }
+  throw new Error('--sys-prefix: no virtualenv or conda env is active and no python3 was found to ask; use --prefix DIR');
+}
+
+/** The data dirs Jupyter searches, highest priority first (jupyter --paths, "data"). */
+export function jupyterDataPath(env: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  for (const p of (env.JUPYTER_PATH ?? '').split(path.delimiter)) if (p) out.push(path.resolve(p));
+  out.push(userDataDir(env));
+  const envPrefix = env.VIRTUAL_ENV ?? env.CONDA_PREFIX;
+  if (envPrefix) out.push(path.join(envPrefix, 'share', 'jupyter'));
+  if (process.platform === 'win32') {
+    if (env.PROGRAMDATA) out.push(path.join(env.PROGRAMDATA, 'jupyter'));
+  } else {
+    out.push('/usr/local/share/jupyter', '/usr/share/jupyter');
+  }
+  return [...new Set(out)];
+}
+
+/** The built kernel entry point of this project (dist/kernel/main.js). */
+export function kernelMainPath(): string {
+  // From dist/kernel/install.js it is next to us; from kernel/src/install.ts (tsx) it is in dist/kernel.
+  return path.extname(__filename) === '.js' && path.basename(__dirname) === 'kernel' && fs.existsSync(path.join(__dirname, 'main.js'))
+    ? path.join(__dirname, 'main.js')
+    : path.resolve(__dirname, '..', '..', 'dist', 'kernel', 'main.js');
+}
+
+export interface KernelSpec {
+  argv: string[];
+  display_name: string;
+  language: string;
+  interrupt_mode?: string;
+  env?: Record<string, string>;
+  metadata?: Record<string, unknown>;
+}
+
+export function kernelSpec(opts: { displayName?: string; node?: string; main?: string } = {}): KernelSpec {
+  return {
+    argv: [opts.node ?? process.execPath, opts.main ?? kernelMainPath(), '{connection_file}'],
+    display_name: opts.displayName ?? DISPLAY_NAME,
+    language: 'typescript',
+    interrupt_mode: INTERRUPT_MODE,
+    env: {},
+    metadata: { debugger: false },
+  };
+}
+
+export type Where = { user: true } | { prefix: string } | { sysPrefix: true };
+
+/** The kernels folder an install/remove at `where` uses. */
+export function kernelsDir(where: Where, env: NodeJS.ProcessEnv = process.env): string {
+  if ('prefix' in where) return path.join(path.resolve(where.prefix), 'share', 'jupyter', 'kernels');
+  if ('sysPrefix' in where) return path.join(sysPrefix(env), 'share', 'jupyter', 'kernels');
+  return path.join(userDataDir(env), 'kernels');
+}
+
+/** Writes `<kernels>/<name>/kernel.json` and the logos; returns the folder. */
+export function installKernel(opts: { where: Where; name?: string; displayName?: string; env?: NodeJS.ProcessEnv }): string {
+  const name = opts.name ?? DEFAULT_NAME;
+  if (!/^[a-zA-Z0-9._-]+$/.test(name)) throw new Error(`invalid kernel name '${name}' (letters, digits, '.', '_', '-')`);
+  const main = kernelMainPath();
+  if (!fs.existsSync(main)) throw new Error(`${main} does not exist: build the project first (npm run build)`);
+  const dir = path.join(kernelsDir(opts.where, opts.env), name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'kernel.json'), `${JSON.stringify(kernelSpec({ ...(opts.displayName ? { displayName: opts.displayName } : {}), main }), null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, 'logo-svg.svg'), logoSvg());
+  fs.writeFileSync(path.join(dir, 'logo-32x32.png'), logoPng(32));
+  fs.writeFileSync(path.join(dir, 'logo-64x64.png'), logoPng(64));
+  return dir;
+}
+
+/** Removes `<kernels>/<name>`; returns the folder removed, or null if there was none. */
+export function removeKernel(opts: { where: Where; name?: string; env?: NodeJS.ProcessEnv }): string | null {
+  const dir = path.join(kernelsDir(opts.where, opts.env), opts.name ?? DEFAULT_NAME);
+  if (!fs.existsSync(path.join(dir, 'kernel.json'))) return null;
+  fs.rmSync(dir, { recursive: true, force: true });
+  return dir;
+}
+
+export interface FoundSpec { name: string; dir: string; spec: KernelSpec | null; error?: string }
+
+/** Kernelspecs in Jupyter's search path; the first folder holding a name wins, as in Jupyter. */
+export function listKernels(env: NodeJS.ProcessEnv = process.env): FoundSpec[] {
+  const seen = new Map<string, FoundSpec>();
+  for (const data of jupyterDataPath(env)) {
+    const kernels = path.join(data, 'kernels');
+    let names: string[];
+    try { names = fs.readdirSync(kernels).sort(); } catch { continue; }
+    for (const name of names) {
+      const dir = path.join(kernels, name);
+      const file = path.join(dir, 'kernel.json');
+      if (seen.has(name.toLowerCase()) || !fs.existsSync(file)) continue;
+      try {
+        seen.set(name.toLowerCase(), { name, dir, spec: JSON.parse(fs.readFileSync(file, 'utf8')) as KernelSpec });
+      } catch (e) {
+        seen.set(name.toLowerCase(), { name, dir, spec: null, error: (e as Error).message });
+      }
+    }
+  }
+  return [...seen.values()];
+}
+
+// ---- logo: the tanh curve DyT is named after, on TypeScript blue ----
+
+function logoSvg(): string {
+  const pts: string[] = [];
+  for (let i = 0; i <= 40; i++) {
+    const x = -2 + (4 * i) / 40;
+    pts.push(`${(8 + (i / 40) * 48).toFixed(2)},${(32 - 18 * Math.tanh(1.6 * x)).toFixed(2)}`);
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64">
+  <rect width="64" height="64" rx="10" fill="#3178c6"/>
+  <line x1="8" y1="32" x2="56" y2="32" stroke="#ffffff" stroke-opacity="0.35" stroke-width="2"/>
+  <polyline points="${pts.join(' ')}" fill="none" stroke="#ffffff" stroke-width="5" stroke-linecap="round" stroke-linejoin="round"/>
+</svg>
+`;
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+function crc32(buf: Buffer): number {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+function chunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+/** The same picture as logoSvg, rasterized (RGBA PNG, size x size). */
+export function logoPng(size: number): Buffer {
+  const s = size / 64;
+  const curve: [number, number][] = [];
+  for (let i = 0; i <= 200; i++) {
+    const x = -2 + (4 * i) / 200;
+    curve.push([(8 + (i / 200) * 48) * s, (32 - 18 * Math.tanh(1.6 * x)) * s]);
+  }
+  const raw = Buffer.alloc(size * (size * 4 + 1));
+  for (let y = 0; y < size; y++) {
+    raw[y * (size * 4 + 1)] = 0; // filter: none
+    for (let x = 0; x < size; x++) {
+      const px = x + 0.5, py = y + 0.5;
+      // Rounded square (radius 10/64) with a soft edge.
+      const r = 10 * s;
+      const dx = Math.max(r - px, 0, px - (size - r)), dy = Math.max(r - py, 0, py - (size - r));
+      const inside = Math.min(1, Math.max(0, r + 0.5 - Math.hypot(dx, dy)));
+      let d = Infinity;
+      for (const [cx, cy] of curve) d = Math.min(d, Math.hypot(px - cx, py - cy));
+      const line = Math.min(1, Math.max(0, 2.5 * s + 0.5 - d));
+      const axis = Math.abs(py - 32 * s) < 1 * s && px > 8 * s && px < 56 * s ? 0.35 : 0;
+      const w = Math.max(line, axis);
+      const o = y * (size * 4 + 1) + 1 + x * 4;
+      raw[o] = Math.round(0x31 + (255 - 0x31) * w);
+      raw[o + 1] = Math.round(0x78 + (255 - 0x78) * w);
+      raw[o + 2] = Math.round(0xc6 + (255 - 0xc6) * w);
+      raw[o + 3] = Math.round(255 * inside);
+    }
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr[8] = 8; ihdr[9] = 6; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+// ---- the command ----
+
+const USAGE = `usage: dytlab kernel <command>
+
+  install [--user | --prefix DIR | --sys-prefix] [--name NAME] [--display-name TEXT]
+        write the Jupyter kernelspec (default --user: $JUPYTER_DATA_DIR or ~/.local/share/jupyter)
+        argv: this Node.js, this project's dist/kernel/main.js, {connection_file}
+  list [--json]
+        kernelspecs found in Jupyter's paths (JUPYTER_PATH, user, env prefix, system)
+  remove [--user | --prefix DIR | --sys-prefix] [--name NAME]
+        delete an installed kernelspec
+`;
+
+function parseWhere(args: string[]): { where: Where; name: string; displayName?: string; json: boolean } {
+  let where: Where | null = null;
+  let name = DEFAULT_NAME;
+  let displayName: string | undefined;
+  let json = false;
+  const set = (w: Where) => {
+    if (where) throw new Error('give only one of --user, --prefix DIR, --sys-prefix');
+    where = w;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => {
+      const v = inline ?? args[++i];
+      if (v === undefined || v === '') throw new Error(`option ${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--user': set({ user: true }); break;
+      case '--prefix': set({ prefix: value() }); break;
+      case '--sys-prefix': set({ sysPrefix: true }); break;
+      case '--name': name = value(); break;
+      case '--display-name': displayName = value(); break;
+      case '--json': json = true; break;
+      default: throw new Error(`unknown option '${a}'`);
+    }
+  }
+  return { where: where ?? { user: true }, name, ...(displayName ? { displayName } : {}), json };
+}
+
+/** `dytlab kernel ...`: returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function kernelCommand(args: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+  const [cmd, ...rest] = args;
+  try {
+    switch (cmd) {
+      case 'install': {
+        const o = parseWhere(rest);
+        const dir = installKernel({ where: o.where, name: o.name, ...(o.displayName ? { displayName: o.displayName } : {}) });
+        const spec = JSON.parse(fs.readFileSync(path.join(dir, 'kernel.json'), 'utf8')) as KernelSpec;
+        out(`installed kernelspec ${o.name} in ${dir}\n  argv: ${JSON.stringify(spec.argv)}\n`);
+        const visible = jupyterDataPath().some((d) => path.join(d, 'kernels', o.name) === dir);
+        if (!visible) out(`note: ${path.dirname(path.dirname(dir))} is not in Jupyter's search path; add it with JUPYTER_PATH=${path.dirname(path.dirname(dir))}\n`);
+        return 0;
+      }
+      case 'list': {
+        const o = parseWhere(rest);
+        const found = listKernels();
+        if (o.json) {
+          out(`${JSON.stringify({ kernelspecs: Object.fromEntries(found.map((f) => [f.name, { resource_dir: f.dir, spec: f.spec, ...(f.error ? { error: f.error } : {}) }])) }, null, 2)}\n`);
+          return 0;
+        }
+        if (!found.length) {
+          out(`no kernelspecs found in:\n${jupyterDataPath().map((d) => `  ${path.join(d, 'kernels')}`).join('\n')}\n`);
+          return 0;
+        }
+        const w = Math.max(...found.map((f) => f.name.length));
+        out('Available kernels:\n');
+        for (const f of found) {
+          out(`  ${f.name.padEnd(w)}  ${f.dir}\n`);
+          out(`  ${' '.repeat(w)}  argv: ${f.spec ? JSON.stringify(f.spec.argv) : `unreadable kernel.json (${f.error})`}\n`);
+        }
+        return 0;
+      }
+      case 'remove': case 'uninstall': {
+        const o = parseWhere(rest);
+        const dir = removeKernel({ where: o.where, name: o.name });
+        if (!dir) {
+          err(`dytlab kernel remove: no kernelspec '${o.name}' in ${kernelsDir(o.where)}\n`);
+          return 1;
+        }
+        out(`removed ${dir}\n`);
+        return 0;
+      }
+      case undefined: case 'help': case '--help': case '-h':
+        out(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        err(`dytlab kernel: unknown command '${cmd}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    err(`dytlab kernel ${cmd}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
