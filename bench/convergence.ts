@@ -3,7 +3,7 @@
 // vit-tiny (LayerNorm, DyT) at least 95% MNIST test accuracy. Runs the configs
 // two at a time (one per core) with `dytlab train`, then reads the results from
 // the run store and prints them with wall times. Exit 1 if a check fails.
-// Usage: node --import tsx bench/convergence.ts [--store runs/convergence.sqlite] [--only lm|vit]
+// Usage: node --import tsx bench/convergence.ts [--store runs/convergence.sqlite] [--only lm|vit|lm-tiny-dyt.json,...]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { openStore } from '../src/experiments/store.js';
@@ -19,7 +19,7 @@ const checks: Check[] = ([
   { config: 'lm-tiny-dyt.json', metric: 'val/loss', pass: (v, i) => v <= 0.8 * i.unigramValLoss!, goal: '<= 0.8 x unigram' },
   { config: 'vit-tiny.json', metric: 'val/accuracy', pass: (v) => v >= 0.95, goal: '>= 0.95' },
   { config: 'vit-tiny-dyt.json', metric: 'val/accuracy', pass: (v) => v >= 0.95, goal: '>= 0.95' },
-] as Check[]).filter((c) => !only || c.config.startsWith(only));
+] as Check[]).filter((c) => !only || only.split(',').some((o) => c.config === o || c.config.startsWith(`${o}-`) || c.config === `${o}.json` || (o === 'lm' || o === 'vit') && c.config.startsWith(o)));
 
 function train(config: string): Promise<{ config: string; code: number; seconds: number; line: string }> {
   const t0 = Date.now();
