@@ -117,3 +117,22 @@ describe('dytlab run', () => {
     assert.ok(existsSync(join(rep, 'b.html')));
   });
 });
+
+test('nbconvert --to html of an executed notebook draws its plotly figures offline (text/html fallback)', async () => {
+  const out = join(TMP, 'nbc');
+  const r = cli(['run', FIXTURE, '--allow-errors', '--out', out]);
+  assert.equal(r.status, 1);
+  const conv = spawnSync(python(), ['-m', 'nbconvert', '--to', 'html', join(out, 'runner-basic.ipynb'), '--output-dir', out], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(conv.status, 0, conv.stderr);
+  const { chromium } = await import('playwright-core');
+  if (!existsSync('/usr/bin/chromium')) throw new Error('/usr/bin/chromium is missing: apt-get install chromium (as .ci/run does)');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`file://${join(out, 'runner-basic.html')}`);
+    await page.waitForFunction(() => document.querySelectorAll('.js-plotly-plot .main-svg').length > 0, null, { timeout: 30_000 });
+    assert.ok(await page.evaluate(() => document.querySelectorAll('.js-plotly-plot').length) >= 1);
+  } finally {
+    await browser.close();
+  }
+});

@@ -47,6 +47,13 @@ function gitCommit(cwd: string): string | null {
   }
 }
 
+/** The notebook's own `seed` default (a numeric literal in its parameters cell), for the manifest. */
+function defaultSeed(nb: NotebookJson): number | undefined {
+  const cell = nb.cells.find((c) => ((c.metadata?.tags as string[] | undefined) ?? []).includes('parameters'));
+  const m = cell && /^\s*(?:const|let|var)\s+seed\s*(?::[^=]+)?=\s*(-?\d+)\s*;?\s*$/m.exec(joinSource(cell.source));
+  return m ? Number(m[1]) : undefined;
+}
+
 /** Fold a cell's events into nbformat outputs (update_display_data rewrites the earlier output in place). */
 export function outputsFrom(events: CellEvent[], executionCount: number): Output[] {
   const outputs: Output[] = [];
@@ -162,7 +169,7 @@ export async function runNotebook(path: string, opts: RunNotebookOptions = {}): 
   const manifest: Record<string, unknown> = {
     notebook: basename(path), dytlab: VERSION, git_commit: gitCommit(dirname(resolve(path))),
     backend: info ? `${info.backend} (${info.backendPackage} ${info.backendVersion}${info.simd ? ', SIMD' : ''}, ${info.threads} thread${info.threads === 1 ? '' : 's'})` : 'not initialised',
-    parameters: params, seed: params.seed ?? null, node: process.versions.node,
+    parameters: params, seed: params.seed ?? defaultSeed(nb) ?? null, node: process.versions.node,
     start_time: start.toISOString(), duration_sec: Number(durationSec.toFixed(2)), status,
     ...(warnings.length ? { warnings } : {}),
   };
