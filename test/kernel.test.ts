@@ -343,7 +343,8 @@ try:
     out['after_interrupt'] = execute('kept + 1')
     ids = [kc.execute(c, stop_on_error=False) for c in ['const p1 = 1', 'throw new TypeError("bad p")', 'p1 + 10']]
     out['pipelined_no_stop'] = [{'reply': shell_reply(i), 'iopub': collect(i)} for i in ids]
-    ids = [kc.execute(c, stop_on_error=True) for c in ['throw new Error("stop")', 'const never = 1', 'kept']]
+    # The failing cell awaits first, so the two requests behind it are surely read and queued (even on a loaded machine).
+    ids = [kc.execute(c, stop_on_error=True) for c in ['await new Promise((r) => setTimeout(r, 1500)); throw new Error("stop")', 'const never = 1', 'kept']]
     out['pipelined_stop'] = [{'reply': shell_reply(i), 'iopub': collect(i)} for i in ids]
     out['after_abort'] = execute('kept * 2')
     out['stream'] = execute('for (let k = 0; k < 5; k++) console.log(k)')
