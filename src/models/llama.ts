@@ -8,14 +8,14 @@ import { Attention } from '../nn/attention.js';
 import { Init } from '../nn/init.js';
 import { Embedding, Linear } from '../nn/linear.js';
 import { MLP, SwiGLU } from '../nn/mlp.js';
-import { Module, ModuleList } from '../nn/module.js';
+import { ModuleList } from '../nn/module.js';
 import { createNorm, type NormLayer } from '../nn/norms.js';
-import { Block, modelHookNames } from './block.js';
+import { Block } from './block.js';
 import { mlpHidden, resolveLMConfig, type LMConfig, type ResolvedLMConfig } from './config.js';
-import { applyFixup, collectNorms } from './shared.js';
+import { applyFixup, TransformerBase } from './shared.js';
 import type { Model } from './types.js';
 
-export class LM extends Module implements Model {
+export class LM extends TransformerBase implements Model {
   readonly kind = 'lm' as const;
   readonly embed: Embedding;
   readonly embed_scale?: Variable;
@@ -58,14 +58,6 @@ export class LM extends Module implements Model {
         : tf.matMul(x.reshape([-1, c.dModel]), this.embed.weight, false, true).reshape([...ids.shape, c.vocabSize]);
       return hook('logits', logits);
     });
-  }
-
-  hookNames(): string[] {
-    return modelHookNames(this.blocks.items.length);
-  }
-
-  normLayers(): { name: string; layer: NormLayer }[] {
-    return collectNorms(this);
   }
 }
 

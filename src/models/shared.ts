@@ -1,11 +1,11 @@
 // Pieces both model families share: Fixup initialisation over their blocks,
 // finding their norm slots, and swapping every norm for another kind.
 import { MLP, SwiGLU } from '../nn/mlp.js';
-import type { Module } from '../nn/module.js';
+import { Module, type ModuleList } from '../nn/module.js';
 import { createNorm, isNormLayer, type NormLayer } from '../nn/norms.js';
 import type { NormSpec } from '../nn/norm-spec.js';
 import { fixupInit } from '../nn/residual.js';
-import type { Block } from './block.js';
+import { modelHookNames, type Block } from './block.js';
 
 /** Fixup over 2 branches per block (attention, MLP), each of m = 2 layers. */
 export function applyFixup(blocks: Block[]): number {
@@ -40,4 +40,17 @@ export function convertNorms(model: Module, choice: NormChoice): string[] {
     done.push(name);
   }
   return done;
+}
+
+/** What the ViT and the LM share beyond their forward passes: hook names and norm slots from their blocks. */
+export abstract class TransformerBase extends Module {
+  abstract readonly blocks: ModuleList<Block>;
+
+  hookNames(): string[] {
+    return modelHookNames(this.blocks.items.length);
+  }
+
+  normLayers(): { name: string; layer: NormLayer }[] {
+    return collectNorms(this);
+  }
 }

@@ -6,14 +6,14 @@ import { Attention } from '../nn/attention.js';
 import { Init } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { MLP } from '../nn/mlp.js';
-import { Module, ModuleList } from '../nn/module.js';
+import { ModuleList } from '../nn/module.js';
 import { createNorm, type NormLayer } from '../nn/norms.js';
-import { Block, modelHookNames } from './block.js';
+import { Block } from './block.js';
 import { mlpHidden, resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
-import { applyFixup, collectNorms } from './shared.js';
+import { applyFixup, TransformerBase } from './shared.js';
 import type { Model } from './types.js';
 
-export class ViT extends Module implements Model {
+export class ViT extends TransformerBase implements Model {
   readonly kind = 'vit' as const;
   readonly patchEmbed: Linear;
   readonly cls?: Variable;
@@ -63,14 +63,6 @@ export class ViT extends Module implements Model {
       const pooled = this.cls ? x.slice([0, 0, 0], [B, 1, c.dModel]).reshape([B, c.dModel]) : tf.mean(x, 1);
       return hook('logits', this.head.apply(pooled));
     });
-  }
-
-  hookNames(): string[] {
-    return modelHookNames(this.blocks.items.length);
-  }
-
-  normLayers(): { name: string; layer: NormLayer }[] {
-    return collectNorms(this);
   }
 }
 
