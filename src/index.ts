@@ -51,3 +51,5 @@ export { lrAt } from './train/schedule.js';
 export { readCheckpoint, restoreCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export { readSafetensors, writeSafetensors } from './train/safetensors.js';
 export { VERSION } from './version.js';
+export { fitCurve, evalCurve, SHAPES as CURVE_SHAPES } from './analysis/curvefit.js';
+export type { CurveShape, CurveParams, FitOptions, FitResult } from './analysis/curvefit.js';
