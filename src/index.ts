@@ -53,3 +53,5 @@ export { readSafetensors, writeSafetensors } from './train/safetensors.js';
 export { VERSION } from './version.js';
 export { fitCurve, evalCurve, SHAPES as CURVE_SHAPES } from './analysis/curvefit.js';
 export type { CurveShape, CurveParams, FitOptions, FitResult } from './analysis/curvefit.js';
+export { alphaTraces, alphaVsInvStd, pearson, spearman, ranks } from './analysis/alpha.js';
+export type { TracePoint, LayerTrace, AlphaVsStd } from './analysis/alpha.js';
