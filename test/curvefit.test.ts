@@ -4,38 +4,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { erf, evalCurve, fitCurve, SHAPES, type CurveParams, type CurveShape } from '../src/analysis/curvefit.js';
-import { normals, rng } from './support/numeric.js';
+import { erf64 as erfSeries, normals, rng, SQUASH64 } from './support/numeric.js';
 
 const TRUE: CurveParams = { a: 2, b: 0.7, c: 0.3, d: -0.5 };
 
-// float64 references written independently of the module
-// Maclaurin series below |u| = 3 (cancellation keeps ~1e-13 there), the continued fraction
-// erfc(z) = exp(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + ...)))) above.
-function erfSeries(u: number): number {
-  const s = Math.sign(u), a = Math.abs(u);
-  if (a >= 3) {
-    let f = a;
-    for (let k = 80; k >= 1; k--) f = a + k / 2 / f;
-    return s * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / f);
-  }
-  let term = a, sum = a;
-  for (let n = 1; n < 200; n++) {
-    term *= (-a * a) / n;
-    const t = term / (2 * n + 1);
-    sum += t;
-    if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
-  }
-  return (s * 2 * sum) / Math.sqrt(Math.PI);
-}
-const F64: Record<CurveShape, (u: number) => number> = {
-  tanh: Math.tanh,
-  erf: erfSeries,
-  softsign: (u) => u / (1 + Math.abs(u)),
-  isru: (u) => u / Math.sqrt(1 + u * u),
-  hardtanh: (u) => Math.min(1, Math.max(-1, u)),
-  identity: (u) => u,
-  linear: (u) => u,
-};
+// float64 references written independently of the module (support/numeric.ts)
+const F64: Record<CurveShape, (u: number) => number> = { ...SQUASH64, linear: SQUASH64.identity };
 
 /** x uniform on [lo, hi], y = a f(b x + c) + d + N(0, noise^2), computed in float64. */
 function synth(shape: CurveShape, n: number, seed: number, noise: number, p: CurveParams = TRUE, lo = -4, hi = 4) {

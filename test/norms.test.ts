@@ -4,32 +4,9 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createNorm, fusedKernelStatus, initBackend, tf, SQUASH_SHAPES, type NormLayer, type NormSpec } from '../src/index.js';
-import { centralDiff, maxRelErr, normals } from './support/numeric.js';
+import { centralDiff, maxRelErr, normals, SQUASH64 } from './support/numeric.js';
 
-// ---- float64 references, written independently of the library ----
-function erf64(u: number): number {
-  const s = Math.sign(u), a = Math.abs(u);
-  if (a > 5) return s; // |1 - erf| < 2e-12
-  // Maclaurin series: converges everywhere; at |u| <= 5 it keeps ~1e-10 after cancellation.
-  let term = a, sum = a;
-  for (let n = 1; n < 200; n++) {
-    term *= (-a * a) / n;
-    const t = term / (2 * n + 1);
-    sum += t;
-    if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
-  }
-  return (s * 2 * sum) / Math.sqrt(Math.PI);
-}
-const SQUASH64: Record<string, (u: number) => number> = {
-  tanh: Math.tanh,
-  hardtanh: (u) => Math.min(1, Math.max(-1, u)),
-  sigmoid: (u) => 2 / (1 + Math.exp(-u)) - 1,
-  softsign: (u) => u / (1 + Math.abs(u)),
-  erf: erf64,
-  isru: (u) => u / Math.sqrt(1 + u * u),
-  identity: (u) => u,
-};
-
+// ---- float64 references, written independently of the library (erf64, SQUASH64: support/numeric.ts) ----
 interface P64 { alpha: Float64Array; s: Float64Array; gamma: Float64Array; beta: Float64Array }
 function squash64(x: Float64Array, C: number, p: P64, f: (u: number) => number): Float64Array {
   const y = new Float64Array(x.length);

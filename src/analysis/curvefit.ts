@@ -10,6 +10,8 @@
 // 'identity' and 'linear' (f(u) = u) are over-parameterised: they are fitted in closed form
 // as y = a' x + d' and reported with a = a', b = 1, c = 0.
 
+import { erf, erfcTail, erfSmall } from '../util/erf.js';
+
 export const SHAPES = ['tanh', 'erf', 'softsign', 'isru', 'hardtanh', 'identity', 'linear'] as const;
 export type CurveShape = (typeof SHAPES)[number];
 
@@ -50,32 +52,8 @@ export interface FitResult {
 const SHAPE_ID: Record<CurveShape, number> = { tanh: 0, erf: 1, softsign: 2, isru: 3, hardtanh: 4, identity: 5, linear: 5 };
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
-// Maclaurin coefficients of erf: 2/sqrt(pi) * (-1)^n / (n! (2n+1)), n = 0..9 (|u| < 0.5: error < 1e-16).
-const ERF_SERIES = Array.from({ length: 10 }, (_, n) => {
-  let fact = 1;
-  for (let k = 2; k <= n; k++) fact *= k;
-  return (2 / Math.sqrt(Math.PI)) * (n % 2 === 0 ? 1 : -1) / (fact * (2 * n + 1));
-});
-const [E0, E1, E2, E3, E4, E5, E6, E7, E8, E9] = ERF_SERIES as [number, number, number, number, number, number, number, number, number, number];
-
-function erfSmall(u: number): number {
-  const v = u * u;
-  return u * (E0 + v * (E1 + v * (E2 + v * (E3 + v * (E4 + v * (E5 + v * (E6 + v * (E7 + v * (E8 + v * E9)))))))));
-}
-
-/**
- * erf with |error| < 1e-7 everywhere: a Maclaurin polynomial for |u| < 0.5 (exact to float64
- * rounding, so erf(0) = 0 and erf is odd), the Chebyshev-fitted erfc of Numerical Recipes
- * (`erfcc`, fractional error < 1.2e-7) beyond.
- */
-export function erf(u: number): number {
-  const z = Math.abs(u);
-  if (z < 0.5) return erfSmall(u);
-  const t = 1 / (1 + 0.5 * z);
-  const erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-  return u >= 0 ? 1 - erfc : erfc - 1;
-}
+/** erf as the fitter evaluates it (shared with the cpu kernels: src/util/erf.ts). */
+export { erf };
 
 function shapeValue(sid: number, u: number): number {
   switch (sid) {
@@ -126,9 +104,7 @@ function accumulate(sid: number, x: Float32Array, y: Float32Array, w: Float64Arr
         const e = Math.exp(-z * z);
         fp = TWO_OVER_SQRT_PI * e;
         if (z < 0.5) { f = erfSmall(u); break; }
-        const t = 1 / (1 + 0.5 * z);
-        const erfc = t * e * Math.exp(-1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        const erfc = erfcTail(z, e);
         f = u >= 0 ? 1 - erfc : erfc - 1;
         break;
       }

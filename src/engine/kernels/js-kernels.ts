@@ -5,6 +5,7 @@
 
 import { SHAPE_CODES } from './types.js';
 import type { SquashShape } from './types.js';
+import { erf } from '../../util/erf.js';
 
 // Eigen's ptanh_float coefficients (the same as the SIMD kernel), evaluated
 // in float64: max abs error ~2.5e-7 vs Math.tanh, ~2.5x faster than it here.
@@ -23,28 +24,6 @@ export function tanhRational(x: number): number {
   return Math.abs(x) < 4e-4 ? x : Math.min(Math.max(p / q, -1), 1);
 }
 
-// erf with max abs error ~1.2e-7 (Numerical Recipes' erfc fit), Taylor series
-// near 0 for relative accuracy.
-export function erfApprox(u: number): number {
-  const z = Math.abs(u);
-  if (z < 0.5) {
-    const u2 = u * u;
-    let term = u;
-    let sum = u;
-    for (let n = 1; n <= 12; n++) {
-      term = -term * u2 / n;
-      sum += term / (2 * n + 1);
-    }
-    return 1.1283791670955126 * sum;
-  }
-  if (z > 6) return u > 0 ? 1 : -1;
-  const t = 1 / (1 + 0.5 * z);
-  const erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-    t * (-0.82215223 + t * 0.17087277)))))))));
-  return u > 0 ? 1 - erfc : erfc - 1;
-}
-
 const BIG = 1e18;
 
 /** f(u) for shape code `k` (see SHAPE_CODES). */
@@ -54,7 +33,7 @@ function shapeF(k: number, u: number): number {
     case 1: return u < -1 ? -1 : u > 1 ? 1 : u;
     case 2: return tanhRational(0.5 * u);
     case 3: { const uc = Math.max(-BIG, Math.min(BIG, u)); return uc / (1 + Math.abs(uc)); }
-    case 4: return erfApprox(u);
+    case 4: return erf(u);
     case 5: { const uc = Math.max(-BIG, Math.min(BIG, u)); return uc / Math.sqrt(1 + uc * uc); }
     default: return u;
   }
