@@ -1,15 +1,6 @@
-// `dytlab run` and `dytlab reproduce`. The runner lives in kernel/ (built after
-// the library, which it imports as 'dytlab'), so it is loaded at run time.
-import { existsSync } from 'node:fs';
+// `dytlab run` and `dytlab reproduce`, through the runner in kernel/.
 import { join, resolve } from 'node:path';
-
-function kernelModule<T>(name: string): T {
-  const built = join(__dirname, '..', 'kernel', `${name}.js`); // dist/cli -> dist/kernel
-  const source = join(__dirname, '..', '..', 'kernel', 'src', `${name}.ts`); // src/cli under tsx
-  const path = existsSync(built) ? built : existsSync(source) ? source : undefined;
-  if (!path) throw new Error(`the notebook runner is not built (no ${built}); run npm run build`);
-  return require(path) as T;
-}
+import { loadKernelModule } from './kernel-module.js';
 
 // The shapes used here (kernel/src/{params,runner,reproduce}.ts); kept local so src/ never compiles kernel/.
 interface Params { parseParam(arg: string): [string, unknown] }
@@ -23,7 +14,7 @@ interface Reproduce {
 }
 
 export async function runCommand(args: string[]): Promise<number> {
-  const { parseParam } = kernelModule<Params>('params');
+  const { parseParam } = loadKernelModule<Params>('params');
   const notebooks: string[] = [];
   const params: Record<string, unknown> = {};
   let outDir = 'reports', timeoutSec: number | undefined, allowErrors = false;
@@ -38,7 +29,7 @@ export async function runCommand(args: string[]): Promise<number> {
     else notebooks.push(a);
   }
   if (!notebooks.length) throw new Error('run: give one or more notebooks (.ipynb)');
-  const { runNotebook } = kernelModule<Runner>('runner');
+  const { runNotebook } = loadKernelModule<Runner>('runner');
   let ok = true;
   for (const nb of notebooks) {
     const r = await runNotebook(resolve(nb), {
@@ -63,7 +54,7 @@ export async function reproduceCommand(args: string[]): Promise<number> {
     else if (a === '--notebooks') notebooksDir = value();
     else throw new Error(`reproduce: unknown option '${a}' (known: --profile quick|full, --jobs N, --out DIR, --notebooks DIR)`);
   }
-  const { reproduce } = kernelModule<Reproduce>('reproduce');
+  const { reproduce } = loadKernelModule<Reproduce>('reproduce');
   const cliPath = join(__dirname, '..', '..', 'bin', 'dytlab.js');
   const r = await reproduce({ profile, jobs, notebooksDir: resolve(notebooksDir), outDir: resolve(outDir), cliPath });
   for (const e of r.entries) console.log(`${e.status.padEnd(7)} ${e.durationSec.toFixed(1).padStart(7)} s  ${e.notebook}  -> ${e.html}`);
