@@ -20,6 +20,7 @@ import { createSession, terminal, type CellEvent, type Session } from './session
 import { header, parse, PROTOCOL_VERSION, reply, replyType, serialize, Signer, WireError, type ConnectionInfo, type Message } from './wire.js';
 import type { ControlWorkerData, FromWorker, ToWorker } from './control-worker.js';
 import { ts } from './tslab-env.js';
+import { languageInfo } from './language.js';
 
 export type { ConnectionInfo } from './wire.js';
 
@@ -49,14 +50,7 @@ export function kernelInfo(): Record<string, unknown> {
     protocol_version: PROTOCOL_VERSION,
     implementation: 'dytlab',
     implementation_version: version,
-    language_info: {
-      name: 'typescript',
-      version: ts.version,
-      mimetype: 'text/typescript',
-      file_extension: '.ts',
-      pygments_lexer: 'typescript',
-      codemirror_mode: 'typescript',
-    },
+    language_info: languageInfo(),
     banner: `dytlab ${version}: TypeScript ${ts.version} (tslab) on Node.js ${process.versions.node}\n` +
       `A lab for transformers without normalization layers. import { createNorm } from 'dytlab'`,
     help_links: [

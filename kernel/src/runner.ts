@@ -9,6 +9,8 @@ import {
   VERSION, backendInfo, readNotebook, renderNotebookHtml, resetPlotlyEmbed, joinSource,
   type CodeCell, type NotebookJson, type Output,
 } from 'dytlab';
+import { DEFAULT_NAME, DISPLAY_NAME } from './install.js';
+import { languageInfo } from './language.js';
 import { declaredParameters, injectedSource } from './params.js';
 import { createSession, terminal, type CellEvent } from './session.js';
 
@@ -175,8 +177,8 @@ export async function runNotebook(path: string, opts: RunNotebookOptions = {}): 
   };
   nb.metadata = {
     ...nb.metadata,
-    kernelspec: { name: 'dytlab', display_name: 'TypeScript (dytlab)', language: 'typescript' },
-    language_info: { name: 'typescript', file_extension: '.ts', mimetype: 'text/typescript', pygments_lexer: 'typescript', codemirror_mode: 'typescript' },
+    kernelspec: { name: DEFAULT_NAME, display_name: DISPLAY_NAME, language: 'typescript' },
+    language_info: languageInfo(),
     dytlab: { ...manifest, cells },
     // papermill's layout, so tools that read it find the parameters and timings.
     papermill: { parameters: params, start_time: start.toISOString(), end_time: end.toISOString(), duration: durationSec, exception: failed },

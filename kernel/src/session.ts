@@ -91,7 +91,7 @@ class SessionImpl implements Session {
   private cap: { converted?: ConvertResult; moduleDiags?: Diagnostic[]; value?: { v: unknown }; errors: unknown[] } = { errors: [] };
   private readonly onSigint = () => this.sigint();
 
-  constructor(private readonly cwd: string) {
+  constructor(cwd: string) {
     installDytlabResolveFallback();
     this.removeOverlay = addOverlay(cwd);
     const wrap = (conv: Converter): Converter => ({
