@@ -36,10 +36,17 @@ export function saveCheckpoint(path: string, model: Model, opt: AdamW, state: Tr
   });
 }
 
-export interface LoadedCheckpoint { step: number; config: unknown; state: TrainerState; path: string }
+export interface LoadedCheckpoint {
+  path: string;
+  step: number;
+  optimizerStep: number;
+  config: unknown;
+  state: TrainerState;
+  tensors: Record<string, SafeTensor>;
+}
 
 /** Read a checkpoint's metadata and tensors, checking it is a dytlab checkpoint. */
-export function readCheckpoint(path: string): LoadedCheckpoint & { tensors: Record<string, SafeTensor>; optimizerStep: number } {
+export function readCheckpoint(path: string): LoadedCheckpoint {
   const f = readSafetensors(path);
   if (f.metadata.format !== CHECKPOINT_FORMAT) {
     throw new Error(`checkpoint ${path}: not a dytlab checkpoint (format '${f.metadata.format ?? 'missing'}', expected '${CHECKPOINT_FORMAT}')`);
@@ -57,7 +64,7 @@ export function readCheckpoint(path: string): LoadedCheckpoint & { tensors: Reco
 }
 
 /** Copy a checkpoint's tensors into a model (same architecture) and optimizer. */
-export function restoreCheckpoint(ck: ReturnType<typeof readCheckpoint>, model: Model, opt?: AdamW): void {
+export function restoreCheckpoint(ck: LoadedCheckpoint, model: Model, opt?: AdamW): void {
   const params = model.namedParameters();
   for (const p of params) {
     const t = ck.tensors[`model.${p.name}`];

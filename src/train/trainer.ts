@@ -10,9 +10,7 @@ import type { Tensor } from '../engine/tf.js';
 import { runWithCache } from '../hooks/hooks.js';
 import type { Model } from '../models/types.js';
 import { AdamW, clipByGlobalNorm } from './adamw.js';
-import { readCheckpoint, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
-
-type LoadedCheckpointData = ReturnType<typeof readCheckpoint>;
+import { readCheckpoint, restoreCheckpoint, saveCheckpoint, type LoadedCheckpoint, type TrainerState } from './checkpoint.js';
 import type { ResolvedTrainConfig } from './config.js';
 import { checkDivergence, newDivergenceState } from './divergence.js';
 import { progressBar } from './progress.js';
@@ -38,7 +36,7 @@ export interface LoopOptions {
   /** The run config stored in each checkpoint's metadata. */
   runConfig?: unknown;
   /** Continue from this checkpoint (a path, or one already read): identical to an uninterrupted run. */
-  resumeFrom?: string | LoadedCheckpointData;
+  resumeFrom?: string | LoadedCheckpoint;
   onProgress?: (p: TrainProgress) => void;
   /** A terminal progress bar on stderr. */
   progress?: boolean;
