@@ -13,6 +13,8 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit'
 
 run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']);
 run(process.execPath, [join(root, 'scripts/build-kernels.mjs')]);
+// CUDA kernels to PTX/cubin when nvcc is present; otherwise the committed ones are used (never fails).
+run(process.execPath, [join(root, 'scripts/build-cuda.mjs')]);
 
 // Named ESM exports must be static: list them from the built CommonJS module.
 const names = Object.keys(require(join(root, 'dist/index.js'))).filter((n) => n !== 'default' && n !== '__esModule');

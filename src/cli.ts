@@ -1,10 +1,12 @@
 // The `dytlab` command. Subcommands are added by later issues (run, sweep, reproduce, kernel...).
 import { initBackend, type BackendInfo, type BackendName, BACKEND_NAMES } from './engine/backend.js';
-import { selfCheck, type SelfCheck } from './engine/self-check.js';
+import { selfCheckAsync, type SelfCheck } from './engine/self-check.js';
 import { VERSION } from './version.js';
 import { trainCommand } from './cli/train.js';
 import { reproduceCommand, runCommand } from './cli/notebooks.js';
 import { kernelCommand } from './cli/kernel.js';
+import { sweepCommand } from './cli/sweep.js';
+import { storeCommand } from './cli/store.js';
 
 const USAGE = `dytlab ${VERSION}: a lab for transformers without normalization layers
 
@@ -15,6 +17,13 @@ commands:
   train --config FILE [--set k=v]... [--store PATH] [--resume CHECKPOINT] [--quiet]
                                      train one run from a JSON/YAML config; metrics go to the run store
                                      (exit 0 finished, 3 diverged, 1 failed)
+  sweep FILE [--profile NAME] [--store PATH] [--jobs N] [--shard i/N] [--dry-run] [--quiet]
+                                     run a sweep's missing combinations in parallel workers (default one per
+                                     core); --shard i/N (or Slurm array variables) runs combinations k with
+                                     k mod N = i; --dry-run prints the plan and an estimated time
+  store merge TARGET SOURCE...       copy the runs of other stores (e.g. sweep shards) into TARGET, no duplicates
+  store ls [--store PATH] [--status S] [--name NAME] [--metric NAME] [--json]
+                                     list runs: id, name, status, steps, final metric
   run NOTEBOOK... [-p name=value]... [--out DIR] [--timeout S] [--allow-errors]
                                      execute notebooks headless into DIR (default reports/): .ipynb + HTML
   reproduce [--profile quick|full] [--jobs N]
@@ -59,10 +68,14 @@ export function formatDoctor(info: BackendInfo, check: SelfCheck): string {
       : `${info.threads} (multithreading off${info.threadsReason ? `: ${info.threadsReason}` : info.backend === 'wasm' ? '; opt in with DYTLAB_WASM_THREADS=2' : ''})`],
     ['engine fixes', info.fixes.length ? info.fixes.join(', ') : 'none'],
     ['fused kernels', info.fusedKernels.registered.length
-      ? `${info.fusedKernels.simd ? 'SIMD WebAssembly' : 'JavaScript'}: ${info.fusedKernels.registered.join(', ')}`
+      ? `${info.backend === 'webgpu' ? 'WGSL' : info.fusedKernels.simd ? 'SIMD WebAssembly' : 'JavaScript'}: ${info.fusedKernels.registered.join(', ')}`
       : `none (${info.fusedKernels.reason ?? 'unavailable'})`],
   ];
   if (info.fusedKernels.registered.length && info.fusedKernels.reason) rows.push(['kernel note', info.fusedKernels.reason]);
+  if (info.gpu) {
+    rows.push(['gpu adapter', `${info.gpu.device || info.gpu.description} (${info.gpu.software ? 'software' : 'hardware'}; ` +
+      `Dawn ${info.gpu.dawnBackend}, ${info.gpu.featureLevel} feature level)`]);
+  }
   for (const a of info.attempts.filter((x) => !x.ok)) rows.push([`skipped ${a.backend}`, a.reason ?? '']);
   rows.push(['self-check', `${check.ok ? 'ok' : 'FAILED'}: ${check.detail}`]);
   const w = Math.max(...rows.map(([k]) => k.length));
@@ -76,7 +89,7 @@ async function doctor(args: string[]): Promise<number> {
     throw new Error(`--backend: unknown backend "${requested}"; expected one of ${BACKEND_NAMES.join(', ')}`);
   }
   const info = await initBackend(requested as BackendName | undefined);
-  const check = selfCheck();
+  const check = await selfCheckAsync();
   console.log(f['--json'] ? JSON.stringify({ version: VERSION, ...info, selfCheck: check }, null, 2) : formatDoctor(info, check));
   return check.ok ? 0 : 1;
 }
@@ -86,6 +99,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'doctor': return doctor(rest);
     case 'train': return trainCommand(rest);
+    case 'sweep': return sweepCommand(rest);
+    case 'store': return storeCommand(rest);
     case 'run': return runCommand(rest);
     case 'reproduce': return reproduceCommand(rest);
     case 'kernel': return kernelCommand(rest);

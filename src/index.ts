@@ -53,5 +53,66 @@ export { readSafetensors, writeSafetensors } from './train/safetensors.js';
 export { VERSION } from './version.js';
 export { fitCurve, evalCurve, SHAPES as CURVE_SHAPES } from './analysis/curvefit.js';
 export type { CurveShape, CurveParams, FitOptions, FitResult } from './analysis/curvefit.js';
-export { alphaTraces, alphaVsInvStd, pearson, spearman, ranks } from './analysis/alpha.js';
+export { alphaTraces, alphaVsInvStd, pearson, spearman, ranks, permutationPValue } from './analysis/alpha.js';
 export type { TracePoint, LayerTrace, AlphaVsStd } from './analysis/alpha.js';
+export { normMappings, subsampleMapping, pickPoints, topAbsIndices, DEFAULT_MAX_POINTS } from './analysis/mapping.js';
+export type { LayerMapping, MappingPoints, MappingOptions, SubsampleOptions } from './analysis/mapping.js';
+export { tokenLines, channelExtremes, shapeQuality, extremeChannelEffect } from './analysis/token-channel.js';
+export type { TokenLines, ChannelExtreme, ShapeQuality, ExtremeChannelEffect } from './analysis/token-channel.js';
+export { fitShapes, DEFAULT_SHAPES } from './analysis/fit-shapes.js';
+export { planSwaps, applySwap, swapTest } from './analysis/swap.js';
+export type { SwapLayerPlan, SwapVariant, SwapRow, SwapTestOptions, SwapTestResult } from './analysis/swap.js';
+export { ensureRun, loadRunModel, resolveFully } from './experiments/ensure.js';
+export type { EnsureOptions, EnsuredRun, LoadedRun } from './experiments/ensure.js';
+export { packageRoot, projectFile, notebookStorePath } from './util/paths.js';
+export { summarizeMapping } from './analysis/mapping-summary.js';
+export type { MappingSummary } from './analysis/mapping-summary.js';
+export { withLinearOverride } from './nn/linear.js';
+export type { LinearOverride } from './nn/linear.js';
+export { roundScaledArray, castScaled, absMaxFinite } from './engine/scaled-cast.js';
+export type { ScaledRound } from './engine/scaled-cast.js';
+export {
+  toMatrix, normalizeRms, featureStats, topChannels, channelConsistency, outlierFeatures, outlierOptionsSchema, collectActivations,
+  outlierSnapshot, outliersOverTraining, modelFromCheckpointConfig, SITE_KINDS, INT8_SITES,
+} from './analysis/outliers.js';
+export type {
+  Matrix, Activation, FeatureStats, ChannelConsistency, OutlierOptions, OutlierFeature, OutlierResult, SiteKind,
+  ActivationSite, OutlierSnapshot, TrainingOutlierOptions,
+} from './analysis/outliers.js';
+export {
+  QUANT_METHODS, quantizeOperands, quantizedProduct, outlierColumns, withQuantizedLinears, evaluatePtq, layerSqnr, sqnrDb,
+} from './analysis/quant.js';
+export type {
+  QuantMethod, QuantOptions, OperandCounts, QuantizedOperands, QuantizedProduct, LayerQuantStats, QuantizedRun, PtqRow,
+  PtqResult, LayerSqnr,
+} from './analysis/quant.js';
+export { fp16NormStats, normOverflowFp16, FP16_MAX } from './analysis/norm-overflow.js';
+export type { Fp16NormStats, NormOverflowRow, NormStatKind } from './analysis/norm-overflow.js';
+export {
+  withPrecision, trainPrecisionSchema, TRAIN_PRECISION_FORMATS, normRoundingHooks, linearRounding, precisionCast, roundsAnything,
+} from './train/precision.js';
+export type { TrainPrecision, TrainPrecisionFormat } from './train/precision.js';
+export { lossSpikes } from './train/spikes.js';
+export type { LossSpike, SpikeOptions } from './train/spikes.js';
+export { loadSweep, sweepFileSchema, valueLabel } from './experiments/sweep-config.js';
+export type { SweepFile, SweepSpec, SweepAxis, AxisEntry, LoadSweepOptions } from './experiments/sweep-config.js';
+export {
+  expandSweep, planSweep, shardPoints, parseShard, shardFromEnv, runState, resolveForStore, describeLabels,
+} from './experiments/sweep.js';
+export type { SweepPoint, SweepGrid, SweepPlan, PlannedRun, PlanState, Shard } from './experiments/sweep.js';
+export { runSweep, defaultJobs } from './experiments/sweep-runner.js';
+export type { SweepRunOptions, SweepResult, SweepEvent, RunOutcome, WorkerProgress } from './experiments/sweep-runner.js';
+export { estimateRun, modelSizeEstimate, storeStepTimes, makespan } from './experiments/sweep-estimate.js';
+export type { RunEstimate } from './experiments/sweep-estimate.js';
+export {
+  sweepRuns, summarizeSweep, compareToBaseline, sweepMatrix, sweepCurves,
+} from './experiments/sweep-summary.js';
+export type {
+  SweepRunRow, SweepSummaryRow, ComparisonRow, SweepMatrix, MeanCurve, SummaryOptions, RunState,
+} from './experiments/sweep-summary.js';
+export {
+  mean, sampleStd, summarize, pairedComparison, studentTCdf, studentTQuantile, studentTTwoSided, incompleteBeta,
+} from './experiments/stats.js';
+export type { Summary, PairedComparison, BySeed } from './experiments/stats.js';
+export { timeLayers, timeTrainSteps, loadGpuResults, gpuTimingRows, gpuResultsDir } from './analysis/efficiency.js';
+export type { LayerTiming, LayerOp, LayerTimingOptions, StepModel, StepTiming, GpuResult, GpuTimingRow } from './analysis/efficiency.js';

@@ -33,3 +33,16 @@ test('alpha traces per layer and the across-layer correlation at the last common
   assert.throws(() => alphaVsInvStd([{ step: 0, layer: 'x', alpha: null, inputStd: 1 }]), /no trace rows with an alpha/);
   assert.match(alphaVsInvStd(rows.filter((r) => r.layer === 'final_norm' || r.layer === 'blocks.0.norm1')).note!, /only 2 layers/);
 });
+
+test('permutation p-values: exact for 3 points, small for a perfect 9-point correlation', async () => {
+  const { permutationPValue } = await import('../src/analysis/alpha.js');
+  // 2 of the 3! orderings reach |r| = 1: p = 1/3 (Monte Carlo, 20000 shuffles).
+  const p3 = permutationPValue([1, 2, 3], [1, 2, 3], { permutations: 20000 });
+  assert.ok(Math.abs(p3 - 1 / 3) < 0.015, String(p3));
+  const x = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+  assert.ok(permutationPValue(x, x.map((v) => 2 * v + 1)) < 0.001);
+  const y = [5, 9, 1, 6, 2, 8, 4, 3, 7];
+  assert.ok(Math.abs(pearson(x, y)) < 0.25);
+  assert.ok(permutationPValue(x, y) > 0.3);
+  assert.equal(permutationPValue(x, y, { seed: 4 }), permutationPValue(x, y, { seed: 4 }), 'seeded: deterministic');
+});

@@ -62,7 +62,7 @@ describe('initBackend', () => {
     assert.equal(r.ok, false);
     assert.match(r.error!, /DYTLAB_BACKEND/);
     assert.match(r.error!, /"cuda"/);
-    assert.match(r.error!, /tensorflow, wasm, cpu/);
+    assert.match(r.error!, /tensorflow, webgpu, wasm, cpu/);
   });
 
   test('an explicitly requested backend that cannot load is an error, not a silent fallback', () => {

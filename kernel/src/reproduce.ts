@@ -21,7 +21,7 @@ function runOne(nb: string, o: ReproduceOptions): Promise<{ code: number; second
 
 export async function reproduce(o: ReproduceOptions): Promise<{ entries: Entry[]; index: string; ok: boolean }> {
   if (!existsSync(o.notebooksDir)) throw new Error(`reproduce: no notebooks folder at ${o.notebooksDir}`);
-  const notebooks = readdirSync(o.notebooksDir).filter((f) => f.endsWith('.ipynb')).sort().map((f) => join(o.notebooksDir, f));
+  const notebooks = readdirSync(o.notebooksDir).filter((f) => f.endsWith('.ipynb') && !f.startsWith('.')).sort().map((f) => join(o.notebooksDir, f));
   if (!notebooks.length) throw new Error(`reproduce: no .ipynb files in ${o.notebooksDir}`);
   mkdirSync(o.outDir, { recursive: true });
   console.error(`reproduce (${o.profile}): ${notebooks.length} notebook(s), ${o.jobs} at a time, into ${o.outDir}`);

@@ -1,11 +1,19 @@
-// Backend selection: tensorflow (native, when the user installed it) > wasm > cpu.
+// Backend selection: tensorflow (native, when the user installed it) > webgpu
+// (only on a hardware GPU adapter) > wasm > cpu.
 // The choice is made once per process and remembered, because tfjs kernels,
 // fused kernels and every run's provenance depend on it.
+//
+// webgpu in the automatic order: tried only when a GPU device file exists
+// (/dev/nvidia*, /dev/dri/renderD*) and Dawn offers a hardware adapter. On a
+// CPU-only machine the only adapter is Mesa's llvmpipe (software, ~6x slower
+// than wasm), so the default there stays wasm; DYTLAB_BACKEND=webgpu (or
+// initBackend('webgpu')) takes the software adapter anyway, e.g. for tests.
 import { createRequire } from 'node:module';
 import { tf } from './tf.js';
+import type { GpuAdapterSummary } from './webgpu/dawn.js';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 export interface BackendAttempt { backend: BackendName; ok: boolean; reason?: string }
 
@@ -32,6 +40,8 @@ export interface BackendInfo {
   fusedKernels: { registered: string[]; simd: boolean; reason?: string };
   /** Backends tried before this one, and why they were passed over. */
   attempts: BackendAttempt[];
+  /** webgpu only: the adapter (name, software or hardware, Dawn backend, features, limits). */
+  gpu?: GpuAdapterSummary;
 }
 
 let current: BackendInfo | undefined;
@@ -79,12 +89,20 @@ function loadNative(): { pkg: string } {
   throw new Error(errors.join('; '));
 }
 
-async function activate(name: BackendName): Promise<Pick<BackendInfo, 'backendPackage' | 'simd'>> {
+type Activated = Pick<BackendInfo, 'backendPackage' | 'simd'> & { gpu?: GpuAdapterSummary };
+
+async function activate(name: BackendName, requested: boolean): Promise<Activated> {
   switch (name) {
     case 'tensorflow': {
       const { pkg } = loadNative();
       if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg}: tf.setBackend('tensorflow') failed`);
       return { backendPackage: pkg, simd: false };
+    }
+    case 'webgpu': {
+      // Software adapters only when asked for by name (see the header).
+      const { activateWebGpu } = await import('./webgpu/backend.js');
+      const gpu = await activateWebGpu({ allowSoftware: requested });
+      return { backendPackage: '@tensorflow/tfjs-backend-webgpu', simd: false, gpu };
     }
     case 'wasm': {
       const { prepareWasm, finishWasm } = await import('./wasm/setup.js');
@@ -106,7 +124,8 @@ async function activate(name: BackendName): Promise<Pick<BackendInfo, 'backendPa
 
 /**
  * Choose and initialise the compute backend, once per process.
- * Order: DYTLAB_BACKEND if set, else `preferred` if given, else tensorflow > wasm > cpu.
+ * Order: DYTLAB_BACKEND if set, else `preferred` if given, else tensorflow >
+ * webgpu (hardware adapter only) > wasm > cpu.
  * An explicitly requested backend that cannot load is an error, not a silent fallback.
  * A later call asking for a different backend than the one active switches to it.
  */
@@ -126,7 +145,7 @@ async function choose(requested: BackendName | undefined, chosenBy: BackendInfo[
   const attempts: BackendAttempt[] = [];
   for (const name of order) {
     try {
-      const got = await activate(name);
+      const got = await activate(name, requested !== undefined);
       return await describe(name, chosenBy, got, attempts);
     } catch (e) {
       attempts.push({ backend: name, ok: false, reason: (e as Error).message });
@@ -140,7 +159,7 @@ async function choose(requested: BackendName | undefined, chosenBy: BackendInfo[
 }
 
 async function describe(name: BackendName, chosenBy: BackendInfo['chosenBy'],
-    got: Pick<BackendInfo, 'backendPackage' | 'simd'>, attempts: BackendAttempt[]): Promise<BackendInfo> {
+    got: Activated, attempts: BackendAttempt[]): Promise<BackendInfo> {
   const { installFusedKernels } = await import('./setup-kernels.js');
   const kernels = installFusedKernels(name);
   let threads = 1, threadsActive = false, threadsReason: string | undefined, fixes: string[] = [];
@@ -167,6 +186,7 @@ async function describe(name: BackendName, chosenBy: BackendInfo['chosenBy'],
     fixes,
     fusedKernels: kernels,
     attempts: [...attempts, { backend: name, ok: true }],
+    ...(got.gpu ? { gpu: got.gpu } : {}),
   };
 }
 

@@ -14,19 +14,28 @@ function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return num / Math.max(den, 1e-30);
 }
 
-export function selfCheck(): SelfCheck {
-  const tol = 1e-5;
-  const [R, C, M, K, N] = [37, 13, 24, 40, 24];
-  const x = Float32Array.from({ length: R * C }, (_, i) => 4 * Math.sin(i * 1.7) + Math.cos(i * 0.3));
-  const a = Float32Array.from({ length: K * M }, (_, i) => Math.sin(i * 0.37));
-  const b = Float32Array.from({ length: N * K }, (_, i) => Math.cos(i * 0.11));
-  const [dyt, mm] = tf.tidy(() => {
+const [R, C, M, K, N] = [37, 13, 24, 40, 24];
+const TOL = 1e-5;
+
+function inputs(): { x: Float32Array; a: Float32Array; b: Float32Array } {
+  return {
+    x: Float32Array.from({ length: R * C }, (_, i) => 4 * Math.sin(i * 1.7) + Math.cos(i * 0.3)),
+    a: Float32Array.from({ length: K * M }, (_, i) => Math.sin(i * 0.37)),
+    b: Float32Array.from({ length: N * K }, (_, i) => Math.cos(i * 0.11)),
+  };
+}
+
+function compute(x: Float32Array, a: Float32Array, b: Float32Array): [tf.Tensor, tf.Tensor] {
+  return tf.tidy(() => {
     const p = { alpha: tf.fill([1], 0.5), s: tf.zeros([1]), gamma: tf.ones([C]), beta: tf.zeros([C]) };
-    const y = squashOp(tf.tensor2d(x, [R, C]), p, 'tanh', 'auto').dataSync();
+    const y = squashOp(tf.tensor2d(x, [R, C]), p, 'tanh', 'auto');
     // a is stored [K, M] and b [N, K]: the product a^T b^T exercises both transpose flags.
-    const t = tf.matMul(tf.tensor2d(a, [K, M]), tf.tensor2d(b, [N, K]), true, true).dataSync();
-    return [y, t];
+    const t = tf.matMul(tf.tensor2d(a, [K, M]), tf.tensor2d(b, [N, K]), true, true);
+    return [y, t] as [tf.Tensor, tf.Tensor];
   });
+}
+
+function judge(x: Float32Array, a: Float32Array, b: Float32Array, dyt: ArrayLike<number>, mm: ArrayLike<number>): SelfCheck {
   const refDyt = Array.from(x, (v) => Math.tanh(0.5 * v));
   const refMm = new Float64Array(M * N);
   for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
@@ -36,10 +45,28 @@ export function selfCheck(): SelfCheck {
   }
   const e1 = maxRelErr(dyt, refDyt), e2 = maxRelErr(mm, refMm);
   const k = fusedKernelStatus();
-  const path = k && k.registered.length ? (k.simd ? 'fused SIMD' : 'fused JS') : 'composed';
+  const path = k && k.registered.length ? (k.backend === 'webgpu' ? 'fused WGSL' : k.simd ? 'fused SIMD' : 'fused JS') : 'composed';
   return {
-    ok: e1 < tol && e2 < tol, dytMaxRelErr: e1, matmulMaxRelErr: e2,
+    ok: e1 < TOL && e2 < TOL, dytMaxRelErr: e1, matmulMaxRelErr: e2,
     detail: `DyT (${path}) vs float64 tanh: max rel err ${e1.toExponential(1)}; ` +
-      `transposed matmul vs float64: ${e2.toExponential(1)} (tolerance ${tol})`,
+      `transposed matmul vs float64: ${e2.toExponential(1)} (tolerance ${TOL})`,
   };
+}
+
+/** Synchronous: backends that can read synchronously (not webgpu under Node: use selfCheckAsync). */
+export function selfCheck(): SelfCheck {
+  const { x, a, b } = inputs();
+  const [y, t] = compute(x, a, b);
+  const r = judge(x, a, b, y.dataSync(), t.dataSync());
+  tf.dispose([y, t]);
+  return r;
+}
+
+/** The same check reading results with `await data()`: works on every backend. */
+export async function selfCheckAsync(): Promise<SelfCheck> {
+  const { x, a, b } = inputs();
+  const [y, t] = compute(x, a, b);
+  const r = judge(x, a, b, await y.data(), await t.data());
+  tf.dispose([y, t]);
+  return r;
 }

@@ -1,10 +1,10 @@
 // Fused norm kernels exist for the backends we can program (cpu: JS loops,
-// wasm: SIMD WebAssembly); elsewhere the composed tfjs ops are used.
+// wasm: SIMD WebAssembly, webgpu: WGSL); elsewhere the composed tfjs ops are used.
 import { registerFusedKernels } from './kernels/index.js';
 import type { BackendName } from './backend.js';
 
 export function installFusedKernels(backend: BackendName): { registered: string[]; simd: boolean; reason?: string } {
-  if (backend === 'cpu' || backend === 'wasm') {
+  if (backend === 'cpu' || backend === 'wasm' || backend === 'webgpu') {
     const s = registerFusedKernels(backend);
     return { registered: s.registered, simd: s.simd, ...(s.reason ? { reason: s.reason } : {}) };
   }

@@ -4,6 +4,27 @@ import type { Tensor, Variable } from '../engine/tf.js';
 import type { Init } from './init.js';
 import { Module } from './module.js';
 
+/**
+ * Replaces every Linear's affine map while active: gets the layer and its input
+ * flattened to [N, in], returns [N, out] (bias included; `layer.affine` computes
+ * the plain one with any weight/input). Post-training quantization and
+ * low-precision training use it; when none is active the cost is one null check.
+ */
+export type LinearOverride = (layer: Linear, x2: Tensor) => Tensor;
+
+let linearOverride: LinearOverride | null = null;
+
+/** Run `f` (synchronous) with every Linear's product computed by `fn`. Not nestable: one numeric regime at a time. */
+export function withLinearOverride<T>(fn: LinearOverride, f: () => T): T {
+  if (linearOverride !== null) throw new Error('withLinearOverride: another Linear override is already active (they do not nest)');
+  linearOverride = fn;
+  try {
+    return f();
+  } finally {
+    linearOverride = null;
+  }
+}
+
 export class Linear extends Module {
   readonly weight: Variable; // [in, out]
   readonly bias?: Variable;
@@ -17,8 +38,13 @@ export class Linear extends Module {
   apply(x: Tensor): Tensor {
     const lead = x.shape.slice(0, -1);
     const x2 = x.reshape([-1, this.inFeatures]);
-    const y = this.bias ? tf.add(tf.matMul(x2, this.weight), this.bias) : tf.matMul(x2, this.weight);
+    const y = linearOverride === null ? this.affine(x2) : linearOverride(this, x2);
     return y.reshape([...lead, this.outFeatures]);
+  }
+
+  /** x2 [N, in] @ weight (+ bias): the layer's map, with the weight swapped when given (e.g. a quantized copy). */
+  affine(x2: Tensor, weight: Tensor = this.weight): Tensor {
+    return this.bias ? tf.add(tf.matMul(x2, weight), this.bias) : tf.matMul(x2, weight);
   }
 }
 

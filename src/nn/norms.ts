@@ -19,6 +19,8 @@ export interface NormLayer extends Module {
   /** Channels (size of the last axis) this layer normalizes. */
   readonly dim: number;
   apply(x: Tensor): Tensor;
+  /** The output before the affine step (gamma = 1, beta = 0), through the same kernel: what mapping analyses plot. */
+  normalize(x: Tensor): Tensor;
 }
 
 function checkDim(dim: unknown, label: string): number {
@@ -43,6 +45,7 @@ abstract class NormBase extends Module implements NormLayer {
   }
 
   abstract apply(x: Tensor): Tensor;
+  abstract normalize(x: Tensor): Tensor;
 }
 
 export class LayerNorm extends NormBase {
@@ -66,6 +69,12 @@ export class LayerNorm extends NormBase {
     const s = this.spec as Extract<ResolvedNormSpec, { kind: 'layernorm' }>;
     return layerNormOp(x, this.gamma ?? this.ones, this.beta ?? this.zeros, s.eps, s.impl);
   }
+
+  normalize(x: Tensor): Tensor {
+    this.checkInput(x);
+    const s = this.spec as Extract<ResolvedNormSpec, { kind: 'layernorm' }>;
+    return layerNormOp(x, this.ones, this.zeros, s.eps, s.impl);
+  }
 }
 
 export class RMSNorm extends NormBase {
@@ -82,6 +91,12 @@ export class RMSNorm extends NormBase {
     this.checkInput(x);
     const s = this.spec as Extract<ResolvedNormSpec, { kind: 'rmsnorm' }>;
     return rmsNormOp(x, this.gamma ?? this.ones, s.eps, s.impl);
+  }
+
+  normalize(x: Tensor): Tensor {
+    this.checkInput(x);
+    const s = this.spec as Extract<ResolvedNormSpec, { kind: 'rmsnorm' }>;
+    return rmsNormOp(x, this.ones, s.eps, s.impl);
   }
 }
 
@@ -113,14 +128,17 @@ export class DynamicSquash extends NormBase {
   }
 
   apply(x: Tensor): Tensor {
+    return this.squash(x, this.gamma ?? this.ones, this.beta ?? this.zeros);
+  }
+
+  normalize(x: Tensor): Tensor {
+    return this.squash(x, this.ones, this.zeros);
+  }
+
+  private squash(x: Tensor, gamma: Tensor, beta: Tensor): Tensor {
     this.checkInput(x);
     const s = this.spec as Extract<ResolvedNormSpec, { kind: 'dyt' }>;
-    return squashOp(x, {
-      alpha: this.alpha ?? this.one,
-      s: this.shift ?? this.zeroShift,
-      gamma: this.gamma ?? this.ones,
-      beta: this.beta ?? this.zeros,
-    }, s.squash, s.impl);
+    return squashOp(x, { alpha: this.alpha ?? this.one, s: this.shift ?? this.zeroShift, gamma, beta }, s.squash, s.impl);
   }
 }
 
@@ -129,6 +147,10 @@ export class IdentityNorm extends NormBase {
   apply(x: Tensor): Tensor {
     this.checkInput(x);
     return x.clone();
+  }
+
+  normalize(x: Tensor): Tensor {
+    return this.apply(x);
   }
 }
 

@@ -1,6 +1,7 @@
 // Training hyperparameters: schema, defaults and the resolved form.
 import { z } from 'zod';
 import { parseWith } from '../util/schema.js';
+import { roundsAnything, trainPrecisionSchema, type TrainPrecision } from './precision.js';
 
 const posInt = z.number().int({ message: 'must be an integer' }).positive({ message: 'must be > 0' });
 const nonNegInt = z.number().int({ message: 'must be an integer' }).nonnegative({ message: 'must be >= 0' });
@@ -31,10 +32,13 @@ export const trainConfigSchema = z.object({
   logEvery: posInt.optional(),
   /** Diverged when the smoothed loss exceeds this multiple of its running minimum. */
   divergenceFactor: z.number().finite().gt(1, { message: 'must be > 1' }).optional(),
+  /** Low-precision forward pass (train/precision.ts): rounding of norm outputs, Linear inputs and weights. Absent: float32. */
+  precision: trainPrecisionSchema.optional(),
 }).strict();
 
 export type TrainConfig = z.input<typeof trainConfigSchema>;
-export type ResolvedTrainConfig = Required<TrainConfig>;
+/** Every field filled in, except precision: absent means float32 (and keeps the config hash of float32 runs unchanged). */
+export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'precision'>> & { precision?: TrainPrecision };
 
 export function resolveTrainConfig(input: unknown, label = 'train config'): ResolvedTrainConfig {
   const c = parseWith(trainConfigSchema, input, label);
@@ -45,6 +49,8 @@ export function resolveTrainConfig(input: unknown, label = 'train config'): Reso
     clipNorm: c.clipNorm ?? 1.0, evalEvery: c.evalEvery ?? Math.max(1, Math.floor(c.steps / 5)),
     evalBatches: c.evalBatches ?? 20, traceEvery: c.traceEvery ?? Math.max(1, Math.floor(c.steps / 20)),
     checkpointEvery: c.checkpointEvery ?? 0, logEvery: c.logEvery ?? 1, divergenceFactor: c.divergenceFactor ?? 4,
+    // A precision that rounds nothing is float32: same resolved config, same hash.
+    ...(roundsAnything(c.precision) ? { precision: c.precision } : {}),
   };
   if (r.minLr > r.lr) throw new Error(`${label}: minLr = ${r.minLr} is above lr = ${r.lr}`);
   if (r.warmupSteps > r.steps) throw new Error(`${label}: warmupSteps = ${r.warmupSteps} is more than steps = ${r.steps}`);

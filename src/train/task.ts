@@ -21,6 +21,8 @@ export interface Task {
   evaluate(model: Model): Record<string, number>;
   /** A fixed input for activation traces (same every call). */
   probe(): Tensor;
+  /** The first `n` held-out examples (sequences of the context length, or images) as one input batch, for analyses. */
+  heldOut(n: number): Tensor;
   /** Resumable data order. */
   state(): unknown;
   restore(state: unknown): void;

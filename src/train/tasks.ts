@@ -49,6 +49,10 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Scalar {
   });
 }
 
+function checkCount(n: number, available: number, what: string): void {
+  if (!Number.isInteger(n) || n < 1 || n > available) throw new RangeError(`heldOut(${String(n)}): expected an integer in 1..${available} (${what} available)`);
+}
+
 class TokenTask implements Task {
   readonly kind = 'lm' as const;
   readonly unit = 'tokens';
@@ -83,6 +87,13 @@ class TokenTask implements Task {
   }
   probe(): Tensor {
     return this.probeIds.clone();
+  }
+  heldOut(n: number): Tensor {
+    checkCount(n, Math.floor((this.val.length - 1) / this.context), 'validation sequences');
+    const b = evalTokenBatches(this.val, { batch: n, context: this.context, maxBatches: 1 }).next().value!;
+    const t = tokenTensors(b);
+    t.y.dispose();
+    return t.x;
   }
   state(): TokenBatcherState {
     return this.batcher.state();
@@ -136,6 +147,12 @@ class ImageTask implements Task {
   }
   probe(): Tensor {
     return this.probeImages.clone();
+  }
+  heldOut(n: number): Tensor {
+    checkCount(n, this.test.n, 'test images');
+    const t = imageTensors(evalImageBatches(this.test, n).next().value!);
+    t.y.dispose();
+    return t.x;
   }
   state(): { batcher: ImageBatcherState; augment: RngState } {
     return { batcher: this.batcher.state(), augment: this.augRng.getState() };

@@ -14,6 +14,7 @@ import { readCheckpoint, restoreCheckpoint, saveCheckpoint, type LoadedCheckpoin
 import type { ResolvedTrainConfig } from './config.js';
 import { checkDivergence, newDivergenceState } from './divergence.js';
 import { progressBar } from './progress.js';
+import { withPrecision } from './precision.js';
 import { lrAt } from './schedule.js';
 import type { TraceRow, TrainSink, RunStatus } from './sink.js';
 import type { Task } from './task.js';
@@ -103,6 +104,8 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
   const startStep = state.step;
   const vars = model.trainableVariables();
   const nameOf = new Map(model.namedParameters().map((p) => [p.variable.name, p.name]));
+  // Loss and evaluation see the configured precision (the model itself when float32); traces read the plain model.
+  const forward = withPrecision(model, cfg.precision);
 
   try {
     if (state.step === 0) sink.logTraces(0, tracesOf(model, probe));
@@ -110,7 +113,7 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
       if (opts.signal?.aborted) { status = 'failed'; reason = 'aborted'; break; }
       const step = state.step;
       const batch = task.nextBatch();
-      const { value, grads } = tf.variableGrads(() => task.loss(model, batch.x, batch.y), vars);
+      const { value, grads } = tf.variableGrads(() => task.loss(forward, batch.x, batch.y), vars);
       const byName = new Map<string, Tensor>();
       for (const [vname, g] of Object.entries(grads)) byName.set(nameOf.get(vname)!, g);
       const loss = value.dataSync()[0]!;
@@ -135,7 +138,7 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
       }
       if (state.step % cfg.traceEvery === 0) sink.logTraces(state.step, tracesOf(model, probe));
       if (state.step % cfg.evalEvery === 0 || state.step === cfg.steps) {
-        lastEval = task.evaluate(model);
+        lastEval = task.evaluate(forward);
         sink.logMetrics(state.step, lastEval);
       }
       if (cfg.checkpointEvery > 0 && state.step % cfg.checkpointEvery === 0 && state.step < cfg.steps) save();

@@ -9,6 +9,7 @@ import { composedLayerNorm, composedRMSNorm, composedSquash } from './composed.j
 import { KERNEL_NAMES, KERNEL_SPECS, kernelFuncFor } from './fused-kernels.js';
 import type { FusedBackend } from './fused-kernels.js';
 import { simdKernels, simdKernelsProblem } from './simd.js';
+import { webgpuKernelFunc } from '../webgpu/kernels.js';
 import { assertSquashShape } from './types.js';
 import type { KernelImpl, SquashShape } from './types.js';
 
@@ -33,16 +34,18 @@ export interface FusedKernelStatus {
   reason?: string;
 }
 
-const FUSED_BACKENDS: readonly FusedBackend[] = ['cpu', 'wasm'];
-const registeredBy = new Map<FusedBackend, string[]>();
+/** cpu and wasm run fused-kernels.ts; webgpu runs the WGSL kernels of ../webgpu/. */
+type FusedTarget = FusedBackend | 'webgpu';
+const FUSED_BACKENDS: readonly FusedTarget[] = ['cpu', 'wasm', 'webgpu'];
+const registeredBy = new Map<FusedTarget, string[]>();
 
-function isFusedBackend(name: string): name is FusedBackend {
+function isFusedBackend(name: string): name is FusedTarget {
   return (FUSED_BACKENDS as readonly string[]).includes(name);
 }
 
-function statusOf(backend: FusedBackend): FusedKernelStatus {
+function statusOf(backend: FusedTarget): FusedKernelStatus {
   const registered = [...(registeredBy.get(backend) ?? [])];
-  if (backend === 'cpu') return { backend, registered, simd: false };
+  if (backend === 'cpu' || backend === 'webgpu') return { backend, registered, simd: false };
   const simd = simdKernels() !== null;
   return simd
     ? { backend, registered, simd }
@@ -50,7 +53,7 @@ function statusOf(backend: FusedBackend): FusedKernelStatus {
 }
 
 /**
- * Registers the fused kernels for 'cpu' or 'wasm' (idempotent). On wasm the
+ * Registers the fused kernels for 'cpu', 'wasm' or 'webgpu' (idempotent). On wasm the
  * SIMD module is used when the memory capture worked (see wasm-memory.ts),
  * decided per call; the status says whether it currently is and why not.
  */
@@ -65,7 +68,8 @@ export function registerFusedKernels(backendName: string): FusedKernelStatus {
     const names: string[] = [];
     for (const spec of KERNEL_SPECS) {
       if (tf.getKernel(spec.name, backendName) === undefined) {
-        tf.registerKernel({ kernelName: spec.name, backendName, kernelFunc: kernelFuncFor(spec, backendName) });
+        const kernelFunc = backendName === 'webgpu' ? webgpuKernelFunc(spec.name) : kernelFuncFor(spec, backendName);
+        tf.registerKernel({ kernelName: spec.name, backendName, kernelFunc });
       }
       names.push(spec.name);
     }

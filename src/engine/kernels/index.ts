@@ -12,7 +12,7 @@ export type { SquashTensors } from './composed.js';
 export { squashReference, layerNormReference, rmsNormReference, squashF64, erfF64 } from './reference.js';
 export type { SquashRefParams } from './reference.js';
 export {
-  simdKernels, simdKernelsProblem, simdTanhKernel, setSimdKernelsEnabled, kernelsWasmPath, packageRoot,
+  simdKernels, simdKernelsProblem, simdTanhKernel, setSimdKernelsEnabled, kernelsWasmPath,
 } from './simd.js';
 export type { SimdKernels } from './simd.js';
 export { installWasmMemoryCapture, capturedWasmMemory, wasmMemoryCaptureProblem } from '../wasm-memory.js';

@@ -11,6 +11,7 @@ import { tf } from '../tf.js';
 import type { TensorInfo } from '../tf.js';
 import { capturedWasmMemory, wasmMemoryCaptureProblem } from '../wasm-memory.js';
 import { heapOffset, wasmBackendOf } from './backend-access.js';
+import { packageRoot } from '../../util/paths.js';
 
 /** Typed exports of the kernel module. All pointers are byte offsets. */
 export interface SimdKernels {
@@ -40,31 +41,6 @@ const EXPORT_NAMES = [
 ] as const;
 
 const PACKAGE_NAME = 'dytlab';
-
-/**
- * Directory of the dytlab package: walk up from this file (src/engine/kernels
- * under tsx, dist/... when built) to the package.json named "dytlab".
- */
-export function packageRoot(): string | undefined {
-  const starts = typeof __dirname === 'string' ? [__dirname, process.cwd()] : [process.cwd()];
-  for (const start of starts) {
-    let dir = path.resolve(start);
-    for (;;) {
-      const pkg = path.join(dir, 'package.json');
-      if (fs.existsSync(pkg)) {
-        try {
-          if ((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
-        } catch {
-          // unreadable package.json: keep walking
-        }
-      }
-      const parent = path.dirname(dir);
-      if (parent === dir) break;
-      dir = parent;
-    }
-  }
-  return undefined;
-}
 
 /** Path of the kernel module for a plain or shared memory. */
 export function kernelsWasmPath(shared: boolean): string | undefined {

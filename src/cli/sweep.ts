@@ -1,0 +1,163 @@
+// `dytlab sweep <file>`: expand a sweep, skip what the store has, run the rest
+// in parallel workers with a combined progress display; --dry-run prints the plan.
+import { existsSync } from 'node:fs';
+import { openStore, resolveStorePath } from '../experiments/store.js';
+import { expandSweep, parseShard, planSweep, shardFromEnv, type PlannedRun, type Shard, type SweepPlan } from '../experiments/sweep.js';
+import {
+  estimateRun, formatDuration, FLOPS_PER_SECOND, makespan, storeStepTimes, type RunEstimate,
+} from '../experiments/sweep-estimate.js';
+import { defaultJobs, runSweep, type SweepResult } from '../experiments/sweep-runner.js';
+import { ConfigError } from '../util/schema.js';
+import { outcomeText, SweepDisplay, type DisplayStream } from './sweep-display.js';
+
+export interface SweepIO {
+  stdout: DisplayStream;
+  stderr: DisplayStream;
+}
+
+const USAGE = 'usage: dytlab sweep <file> [--profile NAME] [--store PATH] [--jobs N] [--shard i/N] [--dry-run] [--quiet]';
+
+interface SweepArgs {
+  file: string;
+  profile?: string;
+  store?: string;
+  jobs?: number;
+  shard?: Shard;
+  dryRun: boolean;
+  quiet: boolean;
+}
+
+export function parseSweepArgs(args: string[], env: NodeJS.ProcessEnv = process.env): SweepArgs {
+  const out: Partial<SweepArgs> & { dryRun: boolean; quiet: boolean } = { dryRun: false, quiet: false };
+  let shardText: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => {
+      const v = inline ?? args[++i];
+      if (v === undefined) throw new ConfigError(`sweep: option ${flag} needs a value\n${USAGE}`);
+      return v;
+    };
+    switch (flag) {
+      case '--profile': out.profile = value(); break;
+      case '--store': out.store = value(); break;
+      case '--jobs': {
+        const v = value(), n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new ConfigError(`sweep: --jobs ${v} must be an integer >= 1`);
+        out.jobs = n;
+        break;
+      }
+      case '--shard': shardText = value(); break;
+      case '--dry-run': out.dryRun = true; break;
+      case '--quiet': out.quiet = true; break;
+      default:
+        if (flag.startsWith('-')) throw new ConfigError(`sweep: unknown option '${a}'\n${USAGE}`);
+        if (out.file !== undefined) throw new ConfigError(`sweep: one sweep file at a time (got ${out.file} and ${a})\n${USAGE}`);
+        out.file = a;
+    }
+  }
+  if (out.file === undefined) throw new ConfigError(`sweep: give a sweep file\n${USAGE}`);
+  const shard = shardText !== undefined ? parseShard(shardText) : shardFromEnv(env);
+  return { ...out, file: out.file, ...(shard ? { shard } : {}) };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n');
+}
+
+/** The --dry-run text: every combination of the plan with its state and estimate, and the total. */
+export function formatPlan(plan: SweepPlan, estimates: Map<number, RunEstimate>, jobs: number, storePath: string): string {
+  const { spec, points, excluded } = plan.grid;
+  const axes = spec.axes.map((a) => `${a.name} x${a.entries.length}`).join(', ') || 'no axes';
+  const lines: string[] = [];
+  lines.push(`${spec.label}: ${points.length} combinations (${axes})${excluded ? `, ${excluded} excluded` : ''}`);
+  if (plan.shard) lines.push(`shard ${plan.shard.index}/${plan.shard.count}: ${plan.runs.length} of them (combinations #k with k mod ${plan.shard.count} = ${plan.shard.index})`);
+  lines.push(`store ${storePath}`);
+  const header = ['#', 'hash', 'state', 'estimate', ...spec.axes.map((a) => a.name)];
+  const body = plan.runs.map((r) => {
+    const e = estimates.get(r.index);
+    const state = r.state === 'running' ? 'running elsewhere' : r.state;
+    return [String(r.index), r.hash.slice(0, 8), state, e && r.state === 'todo' ? formatDuration(e.seconds) : '-', ...spec.axes.map((a) => r.labels[a.name] ?? '')];
+  });
+  lines.push(table([header, ...body]));
+  const count = (s: PlannedRun['state']) => plan.runs.filter((r) => r.state === s).length;
+  lines.push(`done ${count('done')}, running elsewhere ${count('running')}, to run ${count('todo')}`);
+  const todo = plan.runs.filter((r) => r.state === 'todo');
+  if (todo.length) {
+    const secs = todo.map((r) => estimates.get(r.index)!.seconds);
+    const fromStore = todo.filter((r) => estimates.get(r.index)!.source === 'store');
+    const similar = new Set(fromStore.map((r) => estimates.get(r.index)!.similar ?? 0));
+    const sources = [
+      fromStore.length ? `${fromStore.length} from the wall time per step of similar finished runs in the store (${[...similar].join('/')} runs)` : '',
+      fromStore.length < todo.length
+        ? `${todo.length - fromStore.length} from the model's size (a rough figure: ${FLOPS_PER_SECOND / 1e9} GFLOP/s per worker, wasm, one thread)`
+        : '',
+    ].filter(Boolean).join('; ');
+    lines.push(`estimated time: ${formatDuration(makespan(secs, jobs))} with ${jobs} worker${jobs > 1 ? 's' : ''} ` +
+      `(${formatDuration(secs.reduce((a, b) => a + b, 0))} of runs); estimates: ${sources}`);
+  } else {
+    lines.push('nothing to run');
+  }
+  return lines.join('\n');
+}
+
+/** The summary printed when a sweep ends. */
+export function formatResult(name: string, r: SweepResult): string {
+  const lines = [`sweep ${name}: ${r.planned} combinations: ${r.alreadyDone} already done, ${r.finished} finished, ` +
+    `${r.diverged} diverged, ${r.failed} failed in ${formatDuration(r.seconds)}${r.aborted ? ' (aborted)' : ''}`];
+  for (const { run, outcome } of r.outcomes.filter((o) => o.outcome.status === 'failed')) lines.push(`  ${outcomeText(run, outcome)}`);
+  if (r.failed) lines.push('failed runs are run again by the next `dytlab sweep` of this file');
+  return lines.join('\n');
+}
+
+export async function sweepCommand(args: string[], io: SweepIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const a = parseSweepArgs(args);
+  const grid = expandSweep(a.file, a.profile !== undefined ? { profile: a.profile } : {});
+  const storePath = resolveStorePath(a.store);
+  const jobs = a.jobs ?? defaultJobs();
+  if (a.dryRun) {
+    // A dry run writes nothing: a store that does not exist yet is as good as empty.
+    const exists = storePath !== ':memory:' && existsSync(storePath);
+    const store = openStore(exists ? storePath : ':memory:', exists ? { readonly: true } : {});
+    try {
+      const plan = planSweep(grid, store, a.shard ? { shard: a.shard } : {});
+      const times = storeStepTimes(store.listRuns({ status: 'finished' }));
+      const estimates = new Map(plan.runs.map((r) => [r.index, estimateRun(r.resolved, times)]));
+      io.stdout.write(formatPlan(plan, estimates, jobs, storePath) + '\n');
+    } finally {
+      store.close();
+    }
+    return 0;
+  }
+  const store = openStore(storePath); // marks runs of dead processes failed before planning
+  let plan: SweepPlan, meanEstimate: number;
+  try {
+    plan = planSweep(grid, store, a.shard ? { shard: a.shard } : {});
+    const times = storeStepTimes(store.listRuns({ status: 'finished' }));
+    const todo = plan.runs.filter((r) => r.state !== 'done');
+    meanEstimate = todo.length ? todo.map((r) => estimateRun(r.resolved, times).seconds).reduce((x, y) => x + y, 0) / todo.length : 0;
+  } finally {
+    store.close();
+  }
+  const label = `${grid.spec.name}${grid.spec.profile ? ` (${grid.spec.profile})` : ''}${a.shard ? ` shard ${a.shard.index}/${a.shard.count}` : ''}`;
+  const display = a.quiet ? undefined
+    : new SweepDisplay(io.stderr, label, plan.runs.length, jobs, plan.runs.filter((r) => r.state === 'done').length, meanEstimate);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let result: SweepResult;
+  try {
+    result = await runSweep(plan, {
+      store: storePath, jobs, signal: abort.signal, ...(display ? { onEvent: (e) => display.onEvent(e) } : {}),
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    display?.close();
+  }
+  io.stdout.write(formatResult(label, result) + '\n');
+  if (result.aborted) return 130;
+  return result.failed > 0 ? 1 : 0;
+}

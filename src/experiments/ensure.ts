@@ -1,0 +1,111 @@
+// Reuse before retraining: notebooks ask for a run by its config, and get the
+// finished run with the same config hash from the store when there is one
+// (waiting for it when another process is training it right now), and train it
+// otherwise. `loadRunModel` rebuilds a finished run's model from its final
+// checkpoint, so analyses read runs and never retrain silently.
+import { initBackend } from '../engine/backend.js';
+import { LM } from '../models/llama.js';
+import { ViT } from '../models/vit.js';
+import type { Model } from '../models/types.js';
+import { readCheckpoint, restoreCheckpoint } from '../train/checkpoint.js';
+import { createTask } from '../train/tasks.js';
+import type { Task } from '../train/task.js';
+import type { TrainProgress } from '../train/trainer.js';
+import { resolveRunConfig, type RunConfig } from './run-config.js';
+import { runTraining } from './run.js';
+import { configHash, openStore, type RunRecord, type RunStore } from './store.js';
+
+export interface EnsureOptions {
+  /** An open store or a path (default: DYTLAB_STORE or runs/dytlab.sqlite). */
+  store?: RunStore | string;
+  onProgress?: (p: TrainProgress) => void;
+  /** A CLI progress bar while training (off by default: notebooks pass onProgress). */
+  progress?: boolean;
+  /** Wait at most this long for a run another live process is training (default 1 hour). */
+  waitSeconds?: number;
+}
+
+export interface EnsuredRun {
+  runId: string;
+  /** True when a finished run with the same config hash was found (nothing was trained). */
+  reused: boolean;
+  record: RunRecord;
+  config: RunConfig;
+}
+
+/** Resolve a run config completely (the LM's vocabulary comes from its dataset), as the store hashes it. */
+export async function resolveFully(config: unknown): Promise<RunConfig> {
+  const first = resolveRunConfig(config);
+  await initBackend(first.backend);
+  const { task, vocabSize } = createTask(first.data, {
+    modelKind: first.model.kind, batchSize: first.train.batchSize, seed: first.seed, evalBatches: first.train.evalBatches,
+    ...(first.model.kind === 'lm' ? { context: first.model.context } : {}),
+  });
+  task.dispose();
+  return resolveRunConfig(config, 'run config', vocabSize);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The finished run with this config, or a new one trained now. A run that ends diverged or failed is an error naming it. */
+export async function ensureRun(config: unknown, opts: EnsureOptions = {}): Promise<EnsuredRun> {
+  const cfg = await resolveFully(config);
+  const hash = configHash(cfg);
+  const store = typeof opts.store === 'object' ? opts.store : openStore(opts.store);
+  const owns = typeof opts.store !== 'object';
+  try {
+    const deadline = Date.now() + (opts.waitSeconds ?? 3600) * 1000;
+    for (;;) {
+      const done = store.findFinished(hash);
+      if (done) return { runId: done.id, reused: true, record: done, config: cfg };
+      // Another process (a parallel notebook) training the same config: wait for it rather than train twice.
+      store.markStaleRuns({ olderThanSeconds: 600 });
+      const busy = store.listRuns().find((r) => r.configHash === hash && r.status === 'running');
+      if (!busy || Date.now() > deadline) break;
+      await sleep(2000);
+    }
+    const r = await runTraining(cfg, {
+      store, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), progress: opts.progress ?? false,
+    });
+    if (r.status !== 'finished') {
+      throw new Error(`ensureRun: run ${r.runId} ('${cfg.name}') ended ${r.status}${r.reason ? `: ${r.reason}` : ''}`);
+    }
+    return { runId: r.runId!, reused: false, record: store.getRun(r.runId!), config: cfg };
+  } finally {
+    if (owns) store.close();
+  }
+}
+
+export interface LoadedRun {
+  model: Model;
+  config: RunConfig;
+  /** The run's task (its data splits and evaluation), built with the run's seed. Dispose it with the model. */
+  task: Task;
+  step: number;
+  dispose(): void;
+}
+
+/** Rebuild a run's model from its latest checkpoint (the final one for a finished run), with its task. */
+export async function loadRunModel(runId: string, opts: { store?: RunStore | string } = {}): Promise<LoadedRun> {
+  const store = typeof opts.store === 'object' ? opts.store : openStore(opts.store);
+  const owns = typeof opts.store !== 'object';
+  let ckPath: string;
+  try {
+    const id = store.resolveRunId(runId);
+    const ck = store.latestCheckpoint(id);
+    if (!ck) throw new Error(`loadRunModel: run ${id} has no checkpoint in store ${store.path}`);
+    ckPath = ck.path;
+  } finally {
+    if (owns) store.close();
+  }
+  const ck = readCheckpoint(ckPath);
+  const cfg = resolveRunConfig(ck.config, `checkpoint ${ckPath}: config`);
+  await initBackend(cfg.backend);
+  const { task } = createTask(cfg.data, {
+    modelKind: cfg.model.kind, batchSize: cfg.train.batchSize, seed: cfg.seed, evalBatches: cfg.train.evalBatches,
+    ...(cfg.model.kind === 'lm' ? { context: cfg.model.context } : {}),
+  });
+  const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
+  restoreCheckpoint(ck, model);
+  return { model, config: cfg, task, step: ck.step, dispose: () => { model.dispose(); task.dispose(); } };
+}

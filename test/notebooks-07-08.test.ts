@@ -1,0 +1,126 @@
+// Notebooks 07 (outliers, int8) and 08 (low precision): valid nbformat 4, a
+// tagged parameters cell with typed profile and seed, imports the package
+// really exports, saved without outputs; then both run headless in the smoke
+// profile (tiny step budgets: numbers meaningless, every cell, figure and
+// verdict exercised) into a private store, and 07 again under nbconvert with
+// the dytlab kernel, reusing those runs. Needs `npm run build` (the CLI and
+// the kernel run from dist/).
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as dytlab from '../src/index.js';
+
+const ROOT = join(__dirname, '..');
+const TMP = mkdtempSync(join(tmpdir(), 'dytlab-nb78-'));
+after(() => rmSync(TMP, { recursive: true, force: true }));
+const env = { ...process.env, DYTLAB_STORE: join(TMP, 'runs', 'store.sqlite') };
+
+type Out = { output_type: string; text?: string | string[]; data?: Record<string, unknown>; ename?: string; evalue?: string };
+type Cell = { cell_type: string; id?: string; source: string | string[]; metadata: { tags?: string[] }; outputs?: Out[]; execution_count?: number | null };
+type Nb = { nbformat: number; nbformat_minor: number; metadata: Record<string, any>; cells: Cell[] };
+const read = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Nb;
+const src = (c: Cell) => [c.source].flat().join('');
+const outputs = (nb: Nb) => nb.cells.flatMap((c) => c.outputs ?? []);
+
+function python(): string | undefined {
+  for (const py of [process.env.DYTLAB_PYTHON, '/usr/bin/python3', 'python3']) {
+    if (py && spawnSync(py, ['-c', 'import nbclient, jupyter_client, nbconvert, nbformat'], { timeout: 60_000 }).status === 0) return py;
+  }
+  return undefined;
+}
+
+const NOTEBOOKS: [string, { figures: number; verdicts: RegExp }][] = [
+  ['07-outliers-int8', { figures: 9, verdicts: /\*\*LM\.\*\* At the LLM\.int8 criterion[^]*PTQ changes the validation loss[^]*\*\*ViT\.\*\* At the LLM\.int8 criterion/ }],
+  ['08-low-precision', { figures: 4, verdicts: /\*\*LM, post-training\.\*\*[^]*\*\*LM, fp16 norms\.\*\*[^]*\*\*LM, low-precision training\.\*\*[^]*\*\*ViT, post-training\.\*\*/ }],
+];
+
+describe('notebooks 07 and 08: format', () => {
+  for (const [name] of NOTEBOOKS) {
+    test(`${name}: nbformat 4, dytlab kernel, titled, one typed parameters cell, saved without outputs`, () => {
+      const path = join(ROOT, 'notebooks', `${name}.ipynb`);
+      const nb = read(path);
+      assert.equal(nb.nbformat, 4);
+      assert.ok(nb.nbformat_minor >= 5, 'cell ids need nbformat 4.5');
+      assert.equal(nb.metadata.kernelspec?.name, 'dytlab');
+      assert.equal(nb.cells[0]!.cell_type, 'markdown');
+      assert.match(src(nb.cells[0]!), /^# \S/);
+      const params = nb.cells.filter((c) => c.metadata.tags?.includes('parameters'));
+      assert.equal(params.length, 1, 'exactly one cell tagged parameters');
+      assert.equal(params[0]!.cell_type, 'code');
+      assert.match(src(params[0]!), /^const profile: string = 'quick';$/m);
+      assert.match(src(params[0]!), /^const seed: number = 0;$/m);
+      const ids = nb.cells.map((c) => c.id);
+      assert.equal(new Set(ids).size, ids.length, 'cell ids are unique');
+      for (const c of nb.cells.filter((x) => x.cell_type === 'code')) {
+        assert.deepEqual(c.outputs, [], `cell ${c.id} is saved without outputs`);
+        assert.equal(c.execution_count, null);
+      }
+      // Every value imported from 'dytlab' exists in the package (type imports are checked by the kernel's compiler).
+      for (const c of nb.cells) {
+        for (const m of src(c).matchAll(/import\s*\{([^}]*)\}\s*from\s*'dytlab'/g)) {
+          for (const name of m[1]!.split(',').map((s) => s.trim()).filter(Boolean)) {
+            assert.ok(name in dytlab, `'${name}' is not exported by dytlab`);
+          }
+        }
+      }
+      const py = python();
+      if (py) {
+        const v = spawnSync(py, ['-c', 'import sys, nbformat; nbformat.validate(nbformat.read(sys.argv[1], as_version=4))', path], { encoding: 'utf8' });
+        assert.equal(v.status, 0, v.stderr);
+      }
+    });
+  }
+});
+
+describe('notebooks 07 and 08: smoke runs', () => {
+  test('both run headless: no errors, their figures and verdicts in the reports', { timeout: 900_000 }, () => {
+    const out = join(TMP, 'reports');
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'dytlab.js'), 'run', ...NOTEBOOKS.map(([n]) => join(ROOT, 'notebooks', `${n}.ipynb`)),
+      '-p', 'profile="smoke"', '--out', out], { cwd: ROOT, env, encoding: 'utf8', timeout: 900_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    for (const [name, want] of NOTEBOOKS) {
+      const nb = read(join(out, `${name}.ipynb`));
+      assert.deepEqual(outputs(nb).filter((o) => o.output_type === 'error').map((e) => `${e.ename}: ${e.evalue}`), []);
+      assert.equal(outputs(nb).filter((o) => o.data?.['application/vnd.plotly.v1+json']).length, want.figures, `${name}: plotly figures`);
+      const md = outputs(nb).map((o) => String(o.data?.['text/markdown'] ?? '')).join('\n');
+      assert.match(md, want.verdicts);
+      assert.doesNotMatch(md, /NaN|undefined/, `${name}: the verdicts are built from numbers`);
+      const html = readFileSync(join(out, `${name}.html`), 'utf8');
+      assert.equal(html.match(/class="plotly-figure"/g)?.length, want.figures, `${name}: every figure is in the HTML report`);
+    }
+  });
+
+  test('07 under nbconvert with the dytlab kernel, reusing the smoke runs', { timeout: 600_000 }, (t) => {
+    const py = python();
+    if (!py) return t.skip('no Python with nbclient/nbconvert (apt-get install python3-nbclient jupyter-client python3-nbconvert python3-nbformat)');
+    const prefix = join(TMP, 'jupyter');
+    const jenv = {
+      ...env, JUPYTER_PATH: join(prefix, 'share', 'jupyter'), JUPYTER_DATA_DIR: join(TMP, 'jdata'),
+      JUPYTER_CONFIG_DIR: join(TMP, 'jconfig'), JUPYTER_RUNTIME_DIR: join(TMP, 'jruntime'), PYDEVD_DISABLE_FILE_VALIDATION: '1',
+    };
+    const inst = spawnSync(process.execPath, [join(ROOT, 'bin', 'dytlab.js'), 'kernel', 'install', '--prefix', prefix], { cwd: ROOT, env: jenv, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(inst.status, 0, inst.stdout + inst.stderr);
+    // nbconvert cannot inject parameters: a copy with profile 'smoke', beside the others (tslab resolves modules from there).
+    const nb = read(join(ROOT, 'notebooks', '07-outliers-int8.ipynb'));
+    const params = nb.cells.find((c) => c.metadata.tags?.includes('parameters'))!;
+    params.source = src(params).replace("const profile: string = 'quick';", "const profile: string = 'smoke';");
+    const copy = join(ROOT, 'notebooks', `.smoke-07-${process.pid}.ipynb`);
+    writeFileSync(copy, JSON.stringify(nb));
+    try {
+      const r = spawnSync(py, ['-m', 'nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.kernel_name=dytlab',
+        '--ExecutePreprocessor.timeout=300', '--ExecutePreprocessor.startup_timeout=120', '--output-dir', TMP, '--output', 'nbconvert-07.ipynb', copy],
+      { cwd: ROOT, env: jenv, encoding: 'utf8', timeout: 600_000 });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+    } finally {
+      rmSync(copy, { force: true });
+    }
+    const done = read(join(TMP, 'nbconvert-07.ipynb'));
+    assert.deepEqual(outputs(done).filter((o) => o.output_type === 'error').map((e) => e.evalue), []);
+    const text = outputs(done).map((o) => [o.text ?? ''].flat().join('') + JSON.stringify(o.data ?? {})).join('\n');
+    assert.match(text, /reused finished run/, 'the runs of the headless smoke run are reused, not retrained');
+    assert.equal(outputs(done).filter((o) => o.data?.['application/vnd.plotly.v1+json']).length, NOTEBOOKS[0]![1].figures);
+  });
+});
