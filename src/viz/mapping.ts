@@ -45,15 +45,20 @@ function curveTraces(fits: CurveOverlay[], lo: number, hi: number, axis: { x: st
     const ys = evalCurve(f.shape, f.params, xs);
     return compact({
       type: 'scatter', mode: 'lines', name: f.name ?? `${f.shape} fit${f.r2 !== undefined ? ` (R² ${f.r2.toFixed(3)})` : ''}`,
-      x: Array.from(xs), y: Array.from(ys), line: { color: CURVE_COLORS[i % CURVE_COLORS.length], width: 2 },
+      x: round4(Array.from(xs)), y: round4(Array.from(ys)), line: { color: CURVE_COLORS[i % CURVE_COLORS.length], width: 2 },
       xaxis: axis?.x, yaxis: axis?.y, showlegend: legend,
     });
   });
 }
 
+/** 4 significant digits: far below a marker's size on screen, and a third of the JSON of full float precision. */
+function round4(a: (number | null)[]): (number | null)[] {
+  return a.map((v) => (v === null || v === 0 ? v : Number(v.toPrecision(4))));
+}
+
 function pointsTrace(m: MappingData, opts: MappingScatterOptions, axis?: { x: string; y: string }, showScale = true): { trace: Record<string, unknown>; x: (number | null)[]; shown: number } {
-  const x = toJsonNumbers(m.x, `mapping '${m.layer}': x`);
-  const y = toJsonNumbers(m.y, `mapping '${m.layer}': y`);
+  const x = round4(toJsonNumbers(m.x, `mapping '${m.layer}': x`));
+  const y = round4(toJsonNumbers(m.y, `mapping '${m.layer}': y`));
   if (x.length !== y.length) throw new RangeError(`mapping '${m.layer}': x has ${x.length} values but y has ${y.length}`);
   const colorBy = opts.colorBy ?? 'token';
   let color: (number | null)[] | undefined;
