@@ -1,6 +1,7 @@
 // alpha vs 1/std: the paper's observation that a DyT layer's alpha tracks the
 // inverse standard deviation of its input, during training and across layers.
 // Pure functions over the run store's trace rows (store.traces(runId)).
+import { Rng } from '../data/rng.js';
 
 export interface TracePoint { step: number; layer: string; alpha: number | null; inputStd: number }
 
@@ -98,19 +99,12 @@ export function permutationPValue(x: ArrayLike<number>, y: ArrayLike<number>, op
   const observed = Math.abs(f(x, y));
   if (Number.isNaN(observed)) return NaN;
   const n = opts.permutations ?? 10_000;
-  let s = (opts.seed ?? 0) >>> 0;
-  const rand = () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(opts.seed ?? 0);
   const yy = Array.from(y);
   let hits = 0;
   for (let k = 0; k < n; k++) {
     for (let i = yy.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
+      const j = Math.floor(rng.next() * (i + 1));
       const t = yy[i]!; yy[i] = yy[j]!; yy[j] = t;
     }
     if (Math.abs(f(x, yy)) >= observed - 1e-12) hits++;

@@ -11,6 +11,7 @@
 //   2. the rest of the budget is a seeded uniform sample of the other points.
 // If the extremes alone exceed the cap, those of largest |x| are kept. Kept
 // points are returned in their original (row-major) order.
+import { Rng } from '../data/rng.js';
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
 import { runWithCache } from '../hooks/hooks.js';
@@ -60,17 +61,6 @@ export interface SubsampleOptions {
   seed?: number;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Indices of the `k` largest values of |x| (ties: lower index first). */
 export function topAbsIndices(x: ArrayLike<number>, k: number): number[] {
   const n = x.length;
@@ -114,9 +104,9 @@ export function subsampleMapping(x: Float32Array, rows: number, cols: number, op
   const others = new Int32Array(n - extremes.length);
   for (let i = 0, j = 0; i < n; i++) if (!isExtreme[i]) others[j++] = i;
   const want = Math.min(max - extremes.length, others.length);
-  const rand = mulberry32(opts.seed ?? 0);
+  const rng = new Rng(opts.seed ?? 0);
   for (let i = 0; i < want; i++) {
-    const j = i + Math.floor(rand() * (others.length - i));
+    const j = i + Math.floor(rng.next() * (others.length - i));
     const t = others[i]!; others[i] = others[j]!; others[j] = t;
     keep[others[i]!] = 1;
   }

@@ -335,7 +335,7 @@ function secondsBetween(fromIso: string | null, toIso: string): number | null {
 }
 
 /** Whether a process with this pid exists on this machine. */
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -15,7 +15,7 @@ import { loadMobyDick } from '../data/text.js';
 import type { DataSpec } from '../train/tasks.js';
 import { ConfigError, showValue } from '../util/schema.js';
 import { resolveRunConfig, type RunConfig } from './run-config.js';
-import { canonicalJson, configHash, type RunRecord, type RunStore } from './store.js';
+import { canonicalJson, configHash, pidAlive, type RunRecord, type RunStore } from './store.js';
 import { applyPatch, loadSweep, type LoadSweepOptions, type SweepAxis, type SweepSpec } from './sweep-config.js';
 
 export interface SweepPoint {
@@ -230,15 +230,6 @@ export interface SweepPlan {
   grid: SweepGrid;
   shard?: Shard;
   runs: PlannedRun[];
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The state of one config hash in the store. */
