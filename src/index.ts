@@ -116,3 +116,6 @@ export {
 export type { Summary, PairedComparison, BySeed } from './experiments/stats.js';
 export { timeLayers, timeTrainSteps, loadGpuResults, gpuTimingRows, gpuResultsDir } from './analysis/efficiency.js';
 export type { LayerTiming, LayerOp, LayerTimingOptions, StepModel, StepTiming, GpuResult, GpuTimingRow } from './analysis/efficiency.js';
+export * as cuda from './engine/cuda/index.js';
+export { webgpuAdapter } from './engine/webgpu/backend.js';
+export type { GpuAdapterSummary } from './engine/webgpu/dawn.js';

@@ -134,14 +134,15 @@ describe('driver layer without a driver', () => {
         assert.match(e.message, /^no CUDA driver: libcuda\.so\.1 not found \(.+\)$/);
         return true;
       });
-      assert.throws(() => CudaKernels.open(), /^Error: no CUDA driver: libcuda\.so\.1 not found|no CUDA driver/);
+      assert.throws(() => CudaKernels.open(), NoCudaDriverError);
     } finally {
       if (saved !== undefined) process.env.DYTLAB_LIBCUDA = saved;
     }
   });
 
   test('DYTLAB_LIBCUDA names the library in the error', () => {
-    assert.throws(() => CudaDriver.load('/nonexistent/libcuda.so.1'), /^NoCudaDriverError: no CUDA driver: \/nonexistent\/libcuda\.so\.1 not found|no CUDA driver: \/nonexistent\/libcuda\.so\.1 not found \(/);
+    assert.throws(() => CudaDriver.load('/nonexistent/libcuda.so.1'),
+      (e: Error) => /^no CUDA driver: \/nonexistent\/libcuda\.so\.1 not found \(.+\)$/.test(e.message));
   });
 });
 
@@ -209,7 +210,7 @@ describe('driver layer through a mock libcuda', () => {
     const out = new Float32Array(n);
     d.download(out, y);
     assert.deepEqual(Array.from(out), Array.from({ length: n }, (_, i) => 0.25 - 1.5 * i));
-    assert.throws(() => arg.i32(2 ** 31) && d.launch(fill, [1], [32], [arg.ptr(y), arg.i32(2 ** 31), arg.f32(0)]), /not an int32/);
+    assert.throws(() => d.launch(fill, [1], [32], [arg.ptr(y), arg.i32(2 ** 31), arg.f32(0)]), /kernel argument 2147483648 is not an int32/);
     d.unloadModule(m);
   });
 

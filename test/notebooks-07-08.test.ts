@@ -33,8 +33,8 @@ function python(): string | undefined {
 }
 
 const NOTEBOOKS: [string, { figures: number; verdicts: RegExp }][] = [
-  ['07-outliers-int8', { figures: 9, verdicts: /\*\*LM\.\*\* At the LLM\.int8 criterion[^]*PTQ changes the validation loss[^]*\*\*ViT\.\*\* At the LLM\.int8 criterion/ }],
-  ['08-low-precision', { figures: 4, verdicts: /\*\*LM, post-training\.\*\*[^]*\*\*LM, fp16 norms\.\*\*[^]*\*\*LM, low-precision training\.\*\*[^]*\*\*ViT, post-training\.\*\*/ }],
+  ['07-outliers-int8', { figures: 13, verdicts: /\*\*LM\.\*\* At the LLM\.int8 criterion[^]*PTQ changes the validation loss[^]*\*\*ViT\.\*\* At the LLM\.int8 criterion/ }],
+  ['08-low-precision', { figures: 5, verdicts: /\*\*LM, post-training\.\*\*[^]*\*\*LM, fp16 norms\.\*\*[^]*\*\*LM, low-precision training\.\*\*[^]*\*\*ViT, post-training\.\*\*/ }],
 ];
 
 describe('notebooks 07 and 08: format', () => {

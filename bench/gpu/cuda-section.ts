@@ -4,7 +4,10 @@
 // times against a device-to-device copy of the same size in the same run.
 //
 // Timing: CUDA events around `reps` back-to-back launches, per-launch mean,
-// median of 5 such rounds after warm-up. Buffers rotate over enough sets to
+// median of 5 such rounds after warm-up. Each round starts with a spin kernel
+// that keeps the GPU busy while the host queues the round (a launch through
+// koffi costs microseconds of host time, as long as a small kernel runs), so
+// the events time the kernels back to back, not the host. Buffers rotate over enough sets to
 // exceed 3x the L2 cache, so [4096, 768] (12.6 MB per tensor, less than an
 // H100's 50 MB L2) is measured from DRAM like [4096, 4096].
 import { CudaKernels, NoCudaDriverError } from '../../src/engine/cuda/index.js';
@@ -25,6 +28,8 @@ export interface CudaSection {
   timings: TimingRow[];
   tuning: TimingRow[];
   targets: TargetRow[];
+  /** Timed rounds in which the host took longer to queue the launches than the spin kernel ran (0 expected). */
+  hostBoundRounds?: number;
 }
 
 class Buffers {
@@ -107,16 +112,25 @@ function checkNorm(k: CudaKernels, centred: boolean, d: SquashCaseData): Correct
   }
 }
 
-/** Per-launch milliseconds: events around `reps` launches, median of `rounds`. */
+/** Per-launch milliseconds: events around `reps` launches queued behind a spin kernel, median of `rounds`. */
 function time(k: CudaKernels, run: (i: number) => void, reps: number, rounds = 5): number {
   const d = k.driver;
   const e0 = d.createEvent(), e1 = d.createEvent();
   try {
     for (let i = 0; i < 3; i++) run(i);
+    d.synchronize();
+    // How long the host takes to queue one round; the spin must outlast it.
+    const h0 = performance.now();
+    for (let i = 0; i < reps; i++) run(i);
+    const spinMs = Math.min(500, 1 + 2 * (performance.now() - h0));
+    d.synchronize();
     const ms: number[] = [];
     for (let r = 0; r < rounds; r++) {
+      k.spin(spinMs);
       d.record(e0);
+      const t0 = performance.now();
       for (let i = 0; i < reps; i++) run(i);
+      if (performance.now() - t0 > spinMs) hostBound++;
       d.record(e1);
       ms.push(d.elapsed(e0, e1) / reps);
     }
@@ -126,6 +140,9 @@ function time(k: CudaKernels, run: (i: number) => void, reps: number, rounds = 5
     d.destroyEvent(e1);
   }
 }
+
+/** Rounds whose queuing outlasted the spin (the GPU may have waited for the host): reported. */
+let hostBound = 0;
 
 interface SizeSet { x: DevicePtr; y: DevicePtr; dy: DevicePtr; dx: DevicePtr; mean: DevicePtr; rstd: DevicePtr }
 
@@ -255,6 +272,7 @@ export function runCudaSection(opts: { sizes: Array<[number, number]>; reps: num
       opts.log(`cuda: timed [${rows}, ${C}]`);
     }
     section.targets = targets(section.timings, section.correctness, opts.sizes.map(([a, b]) => `[${a}, ${b}]`));
+    section.hostBoundRounds = hostBound;
   } catch (e) {
     section.status = 'failed';
     section.reason = (e as Error).stack ?? String(e);

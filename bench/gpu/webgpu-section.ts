@@ -130,9 +130,10 @@ async function timeRawCopy(bytes: number, sets: number, reps: number): Promise<n
   return median(ms);
 }
 
-async function timeSize(rows: number, C: number, reps: number, l2Bytes: number, note: string | undefined): Promise<TimingRow[]> {
+async function timeSize(rows: number, C: number, reps: number, l2Bytes: number, adapterNote: string | undefined): Promise<TimingRow[]> {
   const n = rows * C, bytes = 4 * n, size = `[${rows}, ${C}]`;
   const sets = Math.max(1, Math.min(8, Math.ceil((3 * l2Bytes) / (4 * bytes))));
+  const note = [adapterNote, 'wall clock including tfjs dispatch', sets > 1 ? `${sets} buffer sets rotated` : undefined].filter(Boolean).join('; ');
   const xs = Array.from({ length: sets }, (_, i) => tf.randomNormal([rows, C], 0, 1, 'float32', i + 1));
   const dy = tf.randomNormal([rows, C], 0, 1, 'float32', 99);
   const p = { alpha: tf.tensor1d([0.5]), s: tf.tensor1d([0]), gamma: tf.ones([C]), beta: tf.zeros([C]) };

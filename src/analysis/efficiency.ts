@@ -35,12 +35,6 @@ export interface LayerTiming {
   fwdBwdXCopy: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 /**
  * Waits until `t` is computed. cpu and wasm compute synchronously inside the
  * op, so one element is read (a full read would time a 12 MB copy out of
@@ -52,6 +46,10 @@ async function settle(t: Tensor): Promise<void> {
   else await t.data();
 }
 
+/**
+ * Best of `reps` timed runs after `warmup`: on a shared machine other processes
+ * only ever add time, so the minimum is the least disturbed estimate.
+ */
 async function timeMs(run: () => Tensor[], reps: number, warmup = 1): Promise<number> {
   const once = async (): Promise<number> => {
     const t0 = performance.now();
@@ -64,7 +62,7 @@ async function timeMs(run: () => Tensor[], reps: number, warmup = 1): Promise<nu
   for (let i = 0; i < warmup; i++) await once();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) ts.push(await once());
-  return median(ts);
+  return Math.min(...ts);
 }
 
 /** Fastest of tf.add(x, 0) and tf.mul(x, 1) (tf.clone may share the buffer instead of copying). */
@@ -81,7 +79,7 @@ export interface LayerTimingOptions {
   sizes: Array<[number, number]>;
   ops?: LayerOp[];
   impls?: Array<'fused' | 'composed'>;
-  /** Timed runs per measurement (median reported); one warm-up run before. */
+  /** Timed runs per measurement (the best is reported); one warm-up run before. */
   reps?: number;
   seed?: number;
 }
@@ -132,7 +130,7 @@ export interface StepTiming { backend: string; model: string; norm: string; impl
 
 /**
  * One AdamW training step (forward, backward, update; loss read back) of an
- * LLaMA-style LM (GELU MLP) with each norm, median of `steps` after one warm-up.
+ * LLaMA-style LM (GELU MLP) with each norm, best of `steps` after one warm-up.
  */
 export async function timeTrainSteps(model: StepModel, norms: NormSpec[], opts: { steps?: number; label?: string } = {}): Promise<StepTiming[]> {
   const steps = opts.steps ?? 3;
@@ -158,7 +156,7 @@ export async function timeTrainSteps(model: StepModel, norms: NormSpec[], opts: 
         opt.dispose();
         lm.dispose();
       }
-      const stepMs = median(ms);
+      const stepMs = Math.min(...ms);
       out.push({
         backend: tf.getBackend(), model: opts.label ?? `d${model.dModel} x ${model.nLayers}, ctx ${model.context}, batch ${model.batch}`,
         norm: norm.kind, impl: ('impl' in norm && norm.impl) || 'auto', stepMs, tokensPerSec: (model.batch * model.context) / (stepMs / 1e3),

@@ -1,13 +1,14 @@
-// Backend selection: tensorflow (native, when the user installed it) > webgpu
-// (only on a hardware GPU adapter) > wasm > cpu.
+// Backend selection: tensorflow (native, when the user installed it) > wasm > cpu;
+// webgpu when asked for.
 // The choice is made once per process and remembered, because tfjs kernels,
 // fused kernels and every run's provenance depend on it.
 //
-// webgpu in the automatic order: tried only when a GPU device file exists
-// (/dev/nvidia*, /dev/dri/renderD*) and Dawn offers a hardware adapter. On a
-// CPU-only machine the only adapter is Mesa's llvmpipe (software, ~6x slower
-// than wasm), so the default there stays wasm; DYTLAB_BACKEND=webgpu (or
-// initBackend('webgpu')) takes the software adapter anyway, e.g. for tests.
+// webgpu is opt-in (DYTLAB_BACKEND=webgpu or initBackend('webgpu')), not in the
+// automatic order: the trainer, evaluation and analyses read tensors
+// synchronously (dataSync), which tfjs-webgpu cannot do under Node, so picking
+// it by default would break `dytlab train` on every GPU machine. Asked for by
+// name it uses a hardware adapter when there is one, else Mesa's llvmpipe
+// (software, ~6x slower than wasm; fine for correctness tests).
 import { createRequire } from 'node:module';
 import { tf } from './tf.js';
 import type { GpuAdapterSummary } from './webgpu/dawn.js';
@@ -125,7 +126,7 @@ async function activate(name: BackendName, requested: boolean): Promise<Activate
 /**
  * Choose and initialise the compute backend, once per process.
  * Order: DYTLAB_BACKEND if set, else `preferred` if given, else tensorflow >
- * webgpu (hardware adapter only) > wasm > cpu.
+ * wasm > cpu (webgpu only when asked for: see the header).
  * An explicitly requested backend that cannot load is an error, not a silent fallback.
  * A later call asking for a different backend than the one active switches to it.
  */
@@ -144,6 +145,10 @@ async function choose(requested: BackendName | undefined, chosenBy: BackendInfo[
   const order = requested ? [requested] : BACKEND_NAMES;
   const attempts: BackendAttempt[] = [];
   for (const name of order) {
+    if (!requested && name === 'webgpu') {
+      attempts.push({ backend: name, ok: false, reason: 'opt-in (DYTLAB_BACKEND=webgpu): the trainer reads tensors synchronously, which tfjs-webgpu cannot do under Node' });
+      continue;
+    }
     try {
       const got = await activate(name, requested !== undefined);
       return await describe(name, chosenBy, got, attempts);

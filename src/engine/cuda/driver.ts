@@ -27,14 +27,15 @@ export class NoCudaDriverError extends Error {
   }
 }
 
-/** One kernel argument: a device pointer or a 32-bit scalar. */
-export type KernelArg = { ptr: DevicePtr } | { i32: number } | { u32: number } | { f32: number };
+/** One kernel argument: a device pointer, a 32-bit scalar or a 64-bit integer. */
+export type KernelArg = { ptr: DevicePtr } | { i32: number } | { u32: number } | { f32: number } | { i64: bigint };
 
 export const arg = {
   ptr: (p: DevicePtr): KernelArg => ({ ptr: p }),
   i32: (v: number): KernelArg => ({ i32: v }),
   u32: (v: number): KernelArg => ({ u32: v }),
   f32: (v: number): KernelArg => ({ f32: v }),
+  i64: (v: bigint | number): KernelArg => ({ i64: BigInt(v) }),
 };
 
 /** Device attributes (CUdevice_attribute) the benchmarks report. */
@@ -292,6 +293,11 @@ function packArg(a: KernelArg): Buffer {
   if ('ptr' in a) {
     const b = Buffer.alloc(8);
     b.writeBigUInt64LE(BigInt(a.ptr));
+    return b;
+  }
+  if ('i64' in a) {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64LE(a.i64);
     return b;
   }
   const b = Buffer.alloc(4);

@@ -72,6 +72,8 @@ export interface DeviceInfo {
   /** 2 x memory clock x bus width: the nominal DRAM bandwidth (GB/s). */
   nominalBandwidthGBs: number;
   l2Bytes: number;
+  /** SM clock (kHz), what the spin kernel counts in. */
+  clockKHz: number;
 }
 
 /** One device's context, modules, workspace and kernels. */
@@ -92,6 +94,7 @@ export class CudaKernels {
       driverVersion: `${Math.floor(v / 1000)}.${(v % 1000) / 10}`,
       nominalBandwidthGBs: (2 * a(ATTR.memoryClockRateKHz) * 1e3 * (a(ATTR.globalMemoryBusWidth) / 8)) / 1e9,
       l2Bytes: a(ATTR.l2CacheSize),
+      clockKHz: a(ATTR.clockRateKHz),
     };
     this.modules = new CudaModules(driver, { major, minor });
   }
@@ -224,6 +227,15 @@ export class CudaKernels {
     this.reducePartials(part, blocks, [[out.dgamma, C]]);
   }
 
+  /**
+   * Keeps the GPU busy for about `ms` milliseconds (one thread spinning on
+   * clock64): launched before a timed batch, it lets the host queue the whole
+   * batch so the GPU then runs it back to back.
+   */
+  spin(ms: number): void {
+    this.launch('util', 'dytlab_spin', [1], [1], [arg.i64(Math.round(ms * this.info.clockKHz))]);
+  }
+
   /** dst = src with the float4 copy kernel (n floats, n % 4 == 0). */
   copyKernel(src: DevicePtr, dst: DevicePtr, n: number): void {
     if (n % 4 !== 0) throw new Error(`copyKernel: n = ${n} must be a multiple of 4`);
@@ -239,6 +251,6 @@ export function cudaKernelNames(): Record<CudaModuleName, string[]> {
     squash: shapes.flatMap((s) => ['fwd', 'bwd'].flatMap((d) => [1, 4].map((v) => `dytlab_squash_${d}_${s}_v${v}`))),
     norms: ['layernorm', 'rmsnorm'].flatMap((op) => ['fwd', 'bwd'].flatMap((d) =>
       [1, 4].flatMap((v) => NORM_VPT.map((p) => `dytlab_${op}_${d}_v${v}_p${p}`)))),
-    util: ['dytlab_reduce_partials', 'dytlab_copy_f4'],
+    util: ['dytlab_reduce_partials', 'dytlab_copy_f4', 'dytlab_spin'],
   };
 }

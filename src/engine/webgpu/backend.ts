@@ -27,7 +27,8 @@ const LIMITS = [
 const NEEDED_STORAGE_BUFFERS = 7;
 
 export const SYNC_READ_MESSAGE = 'dataSync()/arraySync() cannot read a webgpu tensor under Node ' +
-  "(tfjs-backend-webgpu's synchronous readback needs OffscreenCanvas): use `await tensor.data()` / `await tensor.array()`";
+  "(tfjs-backend-webgpu's synchronous readback needs OffscreenCanvas): use `await tensor.data()` / `await tensor.array()`; " +
+  "dytlab's trainer (runTraining, dytlab train) still reads synchronously: run it with DYTLAB_BACKEND=wasm";
 
 function friendlyReadSync(backend: { readSync(dataId: object): unknown }): void {
   const original = backend.readSync.bind(backend);

@@ -1,6 +1,8 @@
 // Helpers of the CUDA path: the second stage of the deterministic backward
-// reductions, and a float4 copy kernel (a bandwidth reference beside
-// cuMemcpyDtoD).
+// reductions, a float4 copy kernel (a bandwidth reference beside
+// cuMemcpyDtoD), and a spin kernel that keeps the GPU busy while the host
+// queues the launches a benchmark times (so launch overhead on the host does
+// not leave gaps between the timed kernels).
 #include "common.cuh"
 
 // Sums partials [G, W] over G into up to four consecutive output segments
@@ -32,4 +34,10 @@ extern "C" __global__ void dytlab_reduce_partials(const float* __restrict__ part
 // dst = src, n4 float4 elements, grid-stride.
 extern "C" __global__ void dytlab_copy_f4(const float4* __restrict__ src, float4* __restrict__ dst, unsigned n4) {
   for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) dst[i] = __ldg(src + i);
+}
+
+// Busy-waits `cycles` SM clock cycles (one thread is enough).
+extern "C" __global__ void dytlab_spin(long long cycles) {
+  const long long t0 = clock64();
+  while (clock64() - t0 < cycles) {}
 }
