@@ -34,6 +34,19 @@ const NOTEBOOKS: [string, { figures: number; verdicts: RegExp }][] = [
   ['01-layernorm-mappings', { figures: 8, verdicts: /\*\*ViT on MNIST\.\*\*[^]*\*\*LM on Moby-Dick\.\*\*/ }],
   ['02-alpha-tracks-std', { figures: 5, verdicts: /\*\*ViT on MNIST\.\*\* Over training, alpha moved[^]*\*\*LM on Moby-Dick\.\*\*/ }],
   ['03-swap-test', { figures: 2, verdicts: /\*\*ViT on MNIST\.\*\* Trained LayerNorm accuracy[^]*\*\*LM on Moby-Dick\.\*\*/ }],
+  // 04-06 train their sweeps' smoke profiles; "N of N runs have a result": every run finished or diverged, none failed.
+  ['04-squash-functions', {
+    figures: 8,
+    verdicts: /\*\*ViT on MNIST\.\*\* (\d+) of \1 runs have a result[^]*The paper's ordering[^]*\*\*LM on Moby-Dick\.\*\* (\d+) of \2 runs have a result[^]*The paper's ordering/,
+  }],
+  ['05-alpha0-and-learning-rate', {
+    figures: 7,
+    verdicts: /\*\*ViT on MNIST\.\*\* (\d+) of \1 runs have a result[^]*Final alpha at lr[^]*\*\*LM on Moby-Dick\.\*\* (\d+) of \2 runs have a result[^]*Separate alpha0[^]*\*\*Width\.\*\* (\d+) of \3 runs have a result/,
+  }],
+  ['06-norm-free-baselines', {
+    figures: 6,
+    verdicts: /\*\*ViT on MNIST\.\*\* (\d+) of \1 runs have a result[^]*At its best learning rate[^]*\*\*LM on Moby-Dick\.\*\* (\d+) of \2 runs have a result[^]*At its best learning rate/,
+  }],
 ];
 
 describe('research notebooks (smoke profile)', () => {
