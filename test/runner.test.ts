@@ -41,6 +41,7 @@ describe('dytlab run', () => {
     const nb = read(join(out, 'runner-basic.ipynb'));
     const code = nb.cells.filter((c) => c.cell_type === 'code');
     assert.deepEqual(code[1]!.metadata.tags, ['injected-parameters']);
+    assert.equal((code[1] as Cell & { id?: string }).id, 'injected-parameters', 'nbformat 4.5 cells need ids, the injected one too');
     assert.match([code[1]!.source].flat().join(''), /const n: number = 5;/);
     assert.equal(text(code[2]!.outputs.find((o) => o.output_type === 'stream')!), 'n=5 label=a\n');
     const result = code[2]!.outputs.find((o) => o.output_type === 'execute_result')!;

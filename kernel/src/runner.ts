@@ -125,6 +125,8 @@ export async function runNotebook(path: string, opts: RunNotebookOptions = {}): 
       }
     }
     const cell: CodeCell = { cell_type: 'code', execution_count: null, metadata: { tags: ['injected-parameters'] }, outputs: [], source: injectedSource(params, declared) };
+    // nbformat 4.5 requires cell ids; papermill names this cell the same way.
+    if (nb.nbformat_minor >= 5 || nb.cells.some((c) => c.id !== undefined)) cell.id = 'injected-parameters';
     nb.cells.splice(pIndex >= 0 ? pIndex + 1 : 0, 0, cell);
   }
 
