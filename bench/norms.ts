@@ -27,13 +27,13 @@ import {
   fusedKernelStatus, layerNormOp, registerFusedKernels, rmsNormOp, setSimdKernelsEnabled, squashOp,
 } from '../src/engine/kernels/index.js';
 import type { KernelImpl } from '../src/engine/kernels/index.js';
-import { machineInfo, median, writeResults } from './support.js';
+import { machineInfo, writeResults } from './support.js';
+import { timeRuns, type Timing } from '../src/analysis/efficiency.js';
 
 const quick = process.argv.includes('--quick');
 const SIZES: Array<[number, number]> = [[4096, 768], [1024, 128]];
 const EPS = 1e-5;
 
-interface Timing { medianMs: number; minMs: number; runs: number }
 
 interface Row {
   size: string;
@@ -47,32 +47,6 @@ interface Row {
 
 // ---------------------------------------------------------------------------
 // Timing
-
-type Backendish = { readSync(dataId: unknown, start?: number, end?: number): unknown };
-
-async function sync(t: Tensor): Promise<void> {
-  const name = tf.getBackend();
-  if (name === 'wasm' || name === 'cpu') {
-    (tf.backend() as unknown as Backendish).readSync(t.dataId, 0, 1);
-  } else {
-    await t.data();
-  }
-}
-
-async function timeRuns(run: () => Tensor[], warmup: number, reps: number): Promise<Timing> {
-  const once = async (): Promise<number> => {
-    const t0 = performance.now();
-    const outs = run();
-    for (const o of outs) await sync(o);
-    const dt = performance.now() - t0;
-    tf.dispose(outs);
-    return dt;
-  };
-  for (let i = 0; i < warmup; i++) await once();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) ts.push(await once());
-  return { medianMs: median(ts), minMs: Math.min(...ts), runs: reps };
-}
 
 function repsFor(elements: number, slowPath: boolean): { warmup: number; reps: number } {
   if (quick) return { warmup: 1, reps: slowPath ? 3 : 5 };

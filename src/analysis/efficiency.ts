@@ -40,17 +40,16 @@ export interface LayerTiming {
  * op, so one element is read (a full read would time a 12 MB copy out of
  * the wasm heap); other backends are awaited.
  */
-async function settle(t: Tensor): Promise<void> {
+export async function settle(t: Tensor): Promise<void> {
   const b = tf.getBackend();
   if (b === 'cpu' || b === 'wasm') (tf.backend() as unknown as { readSync(id: unknown, s?: number, e?: number): unknown }).readSync(t.dataId, 0, 1);
   else await t.data();
 }
 
-/**
- * Best of `reps` timed runs after `warmup`: on a shared machine other processes
- * only ever add time, so the minimum is the least disturbed estimate.
- */
-async function timeMs(run: () => Tensor[], reps: number, warmup = 1): Promise<number> {
+export interface Timing { medianMs: number; minMs: number; runs: number }
+
+/** `reps` timed runs after `warmup` untimed ones, each until its outputs are settled (and then disposed). */
+export async function timeRuns(run: () => Tensor[], warmup: number, reps: number): Promise<Timing> {
   const once = async (): Promise<number> => {
     const t0 = performance.now();
     const outs = run();
@@ -62,7 +61,17 @@ async function timeMs(run: () => Tensor[], reps: number, warmup = 1): Promise<nu
   for (let i = 0; i < warmup; i++) await once();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) ts.push(await once());
-  return Math.min(...ts);
+  const sorted = ts.slice().sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return { medianMs: sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2, minMs: sorted[0]!, runs: reps };
+}
+
+/**
+ * Best of `reps` timed runs after `warmup`: on a shared machine other processes
+ * only ever add time, so the minimum is the least disturbed estimate.
+ */
+async function timeMs(run: () => Tensor[], reps: number, warmup = 1): Promise<number> {
+  return (await timeRuns(run, warmup, reps)).minMs;
 }
 
 /** Fastest of tf.add(x, 0) and tf.mul(x, 1) (tf.clone may share the buffer instead of copying). */
