@@ -20,7 +20,7 @@ import {
   simdTanhKernel, squashOp, squashReference, SQUASH_SHAPES, erfF64, setSimdKernelsEnabled,
 } from '../src/engine/kernels/index.js';
 import type { KernelImpl, SquashShape } from '../src/engine/kernels/index.js';
-import { maxRelErr, normals as normals64 } from './support/numeric.js';
+import { dot, fdGrad, maxRelErr, normals as normals64 } from './support/numeric.js';
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -343,26 +343,7 @@ for (const backend of BACKENDS) {
 // ---------------------------------------------------------------------------
 // Finite differences of the float64 references.
 
-/** Central differences of L(p) = sum(ref(p) * dy) for each coordinate of one parameter. */
-function fdGrad(param: Float64Array, loss: () => number, h: number): Float64Array {
-  const g = new Float64Array(param.length);
-  for (let i = 0; i < param.length; i++) {
-    const old = param[i]!;
-    param[i] = old + h;
-    const up = loss();
-    param[i] = old - h;
-    const down = loss();
-    param[i] = old;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
 
 for (const backend of BACKENDS) {
   describe(`gradients vs finite differences of the float64 reference on ${backend}`, () => {

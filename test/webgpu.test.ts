@@ -36,7 +36,7 @@ import { createLM } from '../src/models/index.js';
 import { createNorm } from '../src/nn/norms.js';
 import type { NormSpec } from '../src/nn/norm-spec.js';
 import { crossEntropy } from '../src/train/tasks.js';
-import { maxRelErr as relErr, normals as normals64, SQUASH64 } from './support/numeric.js';
+import { dot, fdGrad, maxRelErr as relErr, normals as normals64, SQUASH64 } from './support/numeric.js';
 
 delete process.env.DYTLAB_BACKEND;
 const root = join(__dirname, '..');
@@ -265,24 +265,6 @@ describe('fused vs composed on webgpu', () => {
 });
 
 describe('webgpu kernels vs the float64 references', () => {
-  const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-    let s = 0;
-    for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-    return s;
-  };
-  function fdGrad(param: Float64Array, loss: () => number, h: number): Float64Array {
-    const g = new Float64Array(param.length);
-    for (let i = 0; i < param.length; i++) {
-      const old = param[i]!;
-      param[i] = old + h;
-      const up = loss();
-      param[i] = old - h;
-      const down = loss();
-      param[i] = old;
-      g[i] = (up - down) / (2 * h);
-    }
-    return g;
-  }
 
   for (const shape of SQUASH_SHAPES) {
     test(`${shape}: gradients match finite differences (per-channel and scalar alpha)`, async () => {

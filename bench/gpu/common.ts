@@ -3,6 +3,7 @@
 import { maxRelErr } from '../../test/support/numeric.js';
 import { normBackward64, normForward64, squashBackward64, squashForward64 } from '../../test/support/norm-grads.js';
 import type { Shape64 } from '../../test/support/norm-grads.js';
+import { Rng } from '../../src/data/rng.js';
 
 export const SQUASH_SHAPES = ['tanh', 'hardtanh', 'sigmoid', 'softsign', 'erf', 'isru', 'identity'] as const;
 export type SquashShapeName = (typeof SQUASH_SHAPES)[number];
@@ -40,16 +41,10 @@ export interface TimingRow {
 
 export interface TargetRow { target: string; size: string; met: boolean | null; detail: string }
 
-/** Seeded uniform in [0, 1) (mulberry32); the seed of a run is recorded. */
+/** Seeded uniform in [0, 1) (the lab's xoshiro128** generator); the seed of a run is recorded. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 export function randn(n: number, r: () => number, mean = 0, std = 1): Float32Array {

@@ -84,3 +84,24 @@ export const SQUASH64 = {
   isru: (u: number) => u / Math.sqrt(1 + u * u),
   identity: (u: number) => u,
 } satisfies Record<string, (u: number) => number>;
+
+/** Central differences of a scalar loss with respect to each coordinate of `param` (changed in place, then restored). */
+export function fdGrad(param: Float64Array, loss: () => number, h: number): Float64Array {
+  const g = new Float64Array(param.length);
+  for (let i = 0; i < param.length; i++) {
+    const old = param[i]!;
+    param[i] = old + h;
+    const up = loss();
+    param[i] = old - h;
+    const down = loss();
+    param[i] = old;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+export const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+};
