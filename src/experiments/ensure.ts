@@ -8,11 +8,10 @@ import { LM } from '../models/llama.js';
 import { ViT } from '../models/vit.js';
 import type { Model } from '../models/types.js';
 import { readCheckpoint, restoreCheckpoint } from '../train/checkpoint.js';
-import { createTask } from '../train/tasks.js';
 import type { Task } from '../train/task.js';
 import type { TrainProgress } from '../train/trainer.js';
 import { resolveRunConfig, type RunConfig } from './run-config.js';
-import { runTraining } from './run.js';
+import { createRunTask, runTraining } from './run.js';
 import { configHash, openStore, type RunRecord, type RunStore } from './store.js';
 
 export interface EnsureOptions {
@@ -37,10 +36,7 @@ export interface EnsuredRun {
 export async function resolveFully(config: unknown): Promise<RunConfig> {
   const first = resolveRunConfig(config);
   await initBackend(first.backend);
-  const { task, vocabSize } = createTask(first.data, {
-    modelKind: first.model.kind, batchSize: first.train.batchSize, seed: first.seed, evalBatches: first.train.evalBatches,
-    ...(first.model.kind === 'lm' ? { context: first.model.context } : {}),
-  });
+  const { task, vocabSize } = createRunTask(first);
   task.dispose();
   return resolveRunConfig(config, 'run config', vocabSize);
 }
@@ -101,10 +97,7 @@ export async function loadRunModel(runId: string, opts: { store?: RunStore | str
   const ck = readCheckpoint(ckPath);
   const cfg = resolveRunConfig(ck.config, `checkpoint ${ckPath}: config`);
   await initBackend(cfg.backend);
-  const { task } = createTask(cfg.data, {
-    modelKind: cfg.model.kind, batchSize: cfg.train.batchSize, seed: cfg.seed, evalBatches: cfg.train.evalBatches,
-    ...(cfg.model.kind === 'lm' ? { context: cfg.model.context } : {}),
-  });
+  const { task } = createRunTask(cfg);
   const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
   restoreCheckpoint(ck, model);
   return { model, config: cfg, task, step: ck.step, dispose: () => { model.dispose(); task.dispose(); } };

@@ -46,6 +46,14 @@ function storeSink(store: RunStore, id: string): TrainSink {
 
 const nullSink: TrainSink = { logMetrics() {}, logTraces() {}, addCheckpoint() {}, finish() {} };
 
+/** The task (data splits, batching, evaluation) of a run config, with the dataset's vocabulary size. */
+export function createRunTask(cfg: RunConfig): ReturnType<typeof createTask> {
+  return createTask(cfg.data, {
+    modelKind: cfg.model.kind, batchSize: cfg.train.batchSize, seed: cfg.seed, evalBatches: cfg.train.evalBatches,
+    ...(cfg.model.kind === 'lm' ? { context: cfg.model.context } : {}),
+  });
+}
+
 /** Train one run from a config object (or resume one from a checkpoint). */
 export async function runTraining(config: unknown | undefined, opts: RunOptions = {}): Promise<RunResult> {
   // A checkpoint is read (and checked) before anything is recorded.
@@ -55,10 +63,7 @@ export async function runTraining(config: unknown | undefined, opts: RunOptions 
   // Validate once without the dataset (cheap, catches typos), then again with its vocabulary.
   const first = resolveRunConfig(raw);
   const backend = await initBackend(first.backend);
-  const { task, vocabSize } = createTask(first.data, {
-    modelKind: first.model.kind, batchSize: first.train.batchSize, seed: first.seed, evalBatches: first.train.evalBatches,
-    ...(first.model.kind === 'lm' ? { context: first.model.context } : {}),
-  });
+  const { task, vocabSize } = createRunTask(first);
   const cfg = resolveRunConfig(raw, 'run config', vocabSize);
   const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
   const store = opts.store === false ? undefined : typeof opts.store === 'object' ? opts.store : openStore(opts.store);

@@ -62,27 +62,24 @@ const seedsSchema = z.array(z.number().int({ message: 'must be an integer' }).no
 const excludeSchema = z.array(z.record(z.string().min(1), z.unknown())
   .refine((r) => Object.keys(r).length > 0, { message: 'an exclude rule needs at least one axis' }));
 
-const profileSchema = z.object({
-  description: z.string().optional(),
+/** What a grid is made of: the same fields at the top of a sweep file and in each of its profiles. */
+const gridFields = {
   set: patchSchema.optional(),
   axes: axesSchema.optional(),
   zip: z.array(zipGroupSchema).optional(),
   variants: variantsSchema.optional(),
   seeds: seedsSchema.optional(),
   exclude: excludeSchema.optional(),
-}).strict();
+};
+
+const profileSchema = z.object({ description: z.string().optional(), ...gridFields }).strict();
 
 export const sweepFileSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'must be letters, digits, ".", "_" or "-"' }),
   description: z.string().optional(),
   runName: z.string().min(1).optional(),
   base: z.union([z.string().min(1), plainObject], { errorMap: () => ({ message: 'must be a run config object or the path of a run config file' }) }),
-  set: patchSchema.optional(),
-  axes: axesSchema.optional(),
-  zip: z.array(zipGroupSchema).optional(),
-  variants: variantsSchema.optional(),
-  seeds: seedsSchema.optional(),
-  exclude: excludeSchema.optional(),
+  ...gridFields,
   profiles: z.record(orderedKey('a profile name'), profileSchema).optional(),
   defaultProfile: z.string().optional(),
 }).strict();
