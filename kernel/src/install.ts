@@ -12,6 +12,8 @@ import { deflateSync } from 'node:zlib';
 
 export const DEFAULT_NAME = 'dytlab';
 export const DISPLAY_NAME = 'TypeScript (dytlab)';
+/** The metadata key `installKernel` writes, by which `removeKernel` knows the kernelspecs it may delete. */
+export const SPEC_MARKER = 'dytlab';
 /**
  * "message": Jupyter sends interrupt_request on the control channel. The kernel
  * answers it on a worker thread and raises SIGINT in its own process, which stops
@@ -81,8 +83,50 @@ export function kernelSpec(opts: { displayName?: string; node?: string; main?: s
     language: 'typescript',
     interrupt_mode: INTERRUPT_MODE,
     env: {},
-    metadata: { debugger: false },
+    metadata: { debugger: false, [SPEC_MARKER]: { installer: 'dytlab kernel install' } },
   };
+}
+
+/** The files `installKernel` writes into a kernelspec folder (nothing else is ever deleted). */
+export const SPEC_FILES = ['kernel.json', 'logo-svg.svg', 'logo-32x32.png', 'logo-64x64.png'] as const;
+
+/** Jupyter's rule (jupyter_client kernelspec.py, `_is_valid_kernel_name`), in words. */
+export const KERNEL_NAME_RULE = 'kernel names can only contain ASCII letters and numbers and these separators: - . _ (hyphen, period, and underscore), and cannot be "." or ".."';
+
+/**
+ * Throws unless `name` is a valid kernelspec name: Jupyter's own pattern
+ * `^[a-z0-9._-]+$` (case-insensitive), and not "." or "..", which would name the
+ * kernels folder itself or its parent. No path separator can pass.
+ */
+export function checkKernelName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
+    throw new Error(`invalid kernel name ${JSON.stringify(name)}: ${KERNEL_NAME_RULE}`);
+  }
+  return name;
+}
+
+/**
+ * Why the kernel.json text `text` is not one this tool wrote, or null when it is:
+ * it carries the metadata marker installKernel adds, or (kernelspecs written
+ * before the marker existed) its argv is exactly [node, .../dist/kernel/main.js,
+ * '{connection_file}'] with language 'typescript', as installKernel wrote it then.
+ */
+export function foreignSpecReason(text: string): string | null {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(text);
+  } catch (e) {
+    return `its kernel.json is not valid JSON (${(e as Error).message})`;
+  }
+  if (!spec || typeof spec !== 'object' || Array.isArray(spec)) return 'its kernel.json is not a JSON object';
+  const s = spec as Partial<KernelSpec>;
+  const marker = (s.metadata as Record<string, unknown> | undefined)?.[SPEC_MARKER] as { installer?: unknown } | undefined;
+  if (marker && typeof marker === 'object' && marker.installer === 'dytlab kernel install') return null;
+  const argv = s.argv;
+  const main = Array.isArray(argv) && typeof argv[1] === 'string' ? argv[1].replace(/\\/g, '/') : '';
+  if (Array.isArray(argv) && argv.length === 3 && typeof argv[0] === 'string' && argv[2] === '{connection_file}'
+    && /(^|\/)dist\/kernel\/main\.js$/.test(main) && s.language === 'typescript') return null;
+  return `its kernel.json was not written by dytlab kernel install (argv ${JSON.stringify(argv)})`;
 }
 
 export type Where = { user: true } | { prefix: string } | { sysPrefix: true };
@@ -96,11 +140,16 @@ export function kernelsDir(where: Where, env: NodeJS.ProcessEnv = process.env): 
 
 /** Writes `<kernels>/<name>/kernel.json` and the logos; returns the folder. */
 export function installKernel(opts: { where: Where; name?: string; displayName?: string; env?: NodeJS.ProcessEnv }): string {
-  const name = opts.name ?? DEFAULT_NAME;
-  if (!/^[a-zA-Z0-9._-]+$/.test(name)) throw new Error(`invalid kernel name '${name}' (letters, digits, '.', '_', '-')`);
+  const name = checkKernelName(opts.name ?? DEFAULT_NAME);
   const main = kernelMainPath();
   if (!fs.existsSync(main)) throw new Error(`${main} does not exist: build the project first (npm run build)`);
   const dir = path.join(kernelsDir(opts.where, opts.env), name);
+  // Updating our own kernelspec is fine; writing over another kernel's is not.
+  const existing = path.join(dir, 'kernel.json');
+  if (fs.existsSync(existing)) {
+    const why = fs.lstatSync(dir).isSymbolicLink() ? `${dir} is a symbolic link` : foreignSpecReason(fs.readFileSync(existing, 'utf8'));
+    if (why) throw new Error(`not installing over the kernelspec in ${dir}: ${why}; choose another --name, or remove that kernelspec first (jupyter kernelspec remove ${name})`);
+  }
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'kernel.json'), `${JSON.stringify(kernelSpec({ ...(opts.displayName ? { displayName: opts.displayName } : {}), main }), null, 2)}\n`);
   fs.writeFileSync(path.join(dir, 'logo-svg.svg'), logoSvg());
@@ -109,11 +158,39 @@ export function installKernel(opts: { where: Where; name?: string; displayName?:
   return dir;
 }
 
-/** Removes `<kernels>/<name>`; returns the folder removed, or null if there was none. */
+/**
+ * Removes `<kernels>/<name>`; returns the folder removed, or null if there was none.
+ * It deletes only a folder that is a direct child of the kernels folder (not a
+ * symbolic link), whose kernel.json this tool wrote (see foreignSpecReason) and
+ * which holds nothing but the files installKernel writes; anything else throws,
+ * saying why, and is left as it is.
+ */
 export function removeKernel(opts: { where: Where; name?: string; env?: NodeJS.ProcessEnv }): string | null {
-  const dir = path.join(kernelsDir(opts.where, opts.env), opts.name ?? DEFAULT_NAME);
-  if (!fs.existsSync(path.join(dir, 'kernel.json'))) return null;
-  fs.rmSync(dir, { recursive: true, force: true });
+  const name = checkKernelName(opts.name ?? DEFAULT_NAME);
+  const kernels = path.resolve(kernelsDir(opts.where, opts.env));
+  const dir = path.join(kernels, name);
+  if (path.dirname(dir) !== kernels || path.basename(dir) !== name) throw new Error(`refusing to remove ${dir}: not a folder directly inside ${kernels}`);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(dir);
+  } catch {
+    return null;
+  }
+  const refuse = (why: string): never => {
+    throw new Error(`refusing to remove ${dir}: ${why}; nothing was deleted`);
+  };
+  if (st.isSymbolicLink()) refuse('it is a symbolic link');
+  if (!st.isDirectory()) refuse('it is not a folder');
+  const file = path.join(dir, 'kernel.json');
+  if (!fs.existsSync(file)) return null;
+  const why = foreignSpecReason(fs.readFileSync(file, 'utf8'));
+  if (why) refuse(`${why}; remove it with jupyter kernelspec remove ${name}`);
+  const entries = fs.readdirSync(dir, { withFileTypes: true });
+  const known = new Set<string>(SPEC_FILES);
+  const others = entries.filter((e) => !known.has(e.name) || !e.isFile()).map((e) => e.name);
+  if (others.length) refuse(`it holds files dytlab kernel install did not write (${others.join(', ')})`);
+  for (const e of entries) fs.unlinkSync(path.join(dir, e.name));
+  fs.rmdirSync(dir);
   return dir;
 }
 
