@@ -12,8 +12,7 @@ import { loadSweep } from '../src/experiments/sweep-config.js';
 import { expandSweep, parseShard, planSweep, shardFromEnv, shardPoints } from '../src/experiments/sweep.js';
 import { runSweep } from '../src/experiments/sweep-runner.js';
 import { makespan } from '../src/experiments/sweep-estimate.js';
-import { sweepCommand } from '../src/cli/sweep.js';
-import { storeCommand } from '../src/cli/store.js';
+import { main } from '../src/cli.js';
 import { ConfigError } from '../src/util/schema.js';
 
 const ROOT = join(__dirname, '..');
@@ -219,15 +218,15 @@ describe('running sweeps (worker processes)', () => {
     const shards = [0, 1].map((i) => `${fresh(`shard${i}`)}.sqlite`);
     for (const [i, path] of shards.entries()) {
       const c = capture();
-      assert.equal(await sweepCommand([tiny, '--store', path, '--shard', `${i}/2`, '--jobs', '2', '--quiet'], c.io), 0);
+      assert.equal(await main(['sweep', tiny, '--store', path, '--shard', `${i}/2`, '--jobs', '2', '--quiet'], c.io), 0);
       assert.match(c.out(), /2 combinations: 0 already done, 2 finished, 0 diverged, 0 failed/);
     }
     const merged = `${fresh('merged')}.sqlite`;
     const m1 = capture();
-    assert.equal(await storeCommand(['merge', merged, ...shards], m1.io), 0);
+    assert.equal(await main(['store', 'merge', merged, ...shards], m1.io), 0);
     assert.match(m1.out(), /2 runs added[^]*2 runs added/);
     const m2 = capture();
-    assert.equal(await storeCommand(['merge', merged, ...shards], m2.io), 0);
+    assert.equal(await main(['store', 'merge', merged, ...shards], m2.io), 0);
     assert.match(m2.out(), /0 runs added .* 2 already in/);
 
     const a = openStore(whole, { readonly: true }), b = openStore(merged, { readonly: true });
@@ -252,20 +251,20 @@ describe('running sweeps (worker processes)', () => {
 
     // store ls lists them with their final metric.
     const ls = capture();
-    await storeCommand(['ls', '--store', merged], ls.io);
+    await main(['store', 'ls', '--store', merged], ls.io);
     assert.match(ls.out(), /val\/loss/);
     assert.equal(ls.out().split('\n').filter((l) => / finished /.test(l)).length, 4);
     assert.match(ls.out(), /4 runs in /);
 
     // Dry run: the plan, and an estimate taken from the store's similar runs.
     const dry = capture();
-    assert.equal(await sweepCommand([tiny, '--store', whole, '--dry-run'], dry.io), 0);
+    assert.equal(await main(['sweep', tiny, '--store', whole, '--dry-run'], dry.io), 0);
     assert.match(dry.out(), /4 combinations \(model\.norm x2, seed x2\)/);
     assert.equal(dry.out().split('\n').filter((l) => /^\d+\s+[0-9a-f]{8}\s+done\s/.test(l)).length, 4);
     assert.match(dry.out(), /done 4, running elsewhere 0, to run 0\nnothing to run/);
     const longer = writeJson('longer', { name: 'tiny', base: BASE, set: { 'train.steps': 40 }, axes: { 'model.norm': [{ kind: 'rmsnorm' }] } });
     const dry2 = capture();
-    await sweepCommand([longer, '--store', whole, '--dry-run', '--jobs', '1'], dry2.io);
+    await main(['sweep', longer, '--store', whole, '--dry-run', '--jobs', '1'], dry2.io);
     assert.match(dry2.out(), /to run 1/);
     assert.match(dry2.out(), /estimated time: .* with 1 worker .*1 from the wall time per step of similar finished runs in the store \(4 runs\)/);
   });
@@ -273,7 +272,7 @@ describe('running sweeps (worker processes)', () => {
   test('dry run on an empty store: every combination to run, estimated from the model size, nothing written', async () => {
     const path = `${fresh('empty')}.sqlite`;
     const c = capture();
-    assert.equal(await sweepCommand([tiny, '--store', path, '--dry-run', '--shard', '1/2', '--jobs', '2'], c.io), 0);
+    assert.equal(await main(['sweep', tiny, '--store', path, '--dry-run', '--shard', '1/2', '--jobs', '2'], c.io), 0);
     const out = c.out();
     assert.match(out, /shard 1\/2: 2 of them/);
     const rows = out.split('\n').filter((l) => /^\d+\s+[0-9a-f]{8}\s+todo\s/.test(l));
@@ -338,7 +337,7 @@ describe('running sweeps (worker processes)', () => {
 
     // 3. ... until the next sweep, which marks it failed and runs what is missing.
     const c = capture();
-    const code = await sweepCommand([file, '--store', path, '--jobs', '2', '--quiet'], c.io);
+    const code = await main(['sweep', file, '--store', path, '--jobs', '2', '--quiet'], c.io);
     assert.equal(code, 0, c.out());
     assert.match(c.out(), /4 combinations: [23] already done/);
     const runs = runsNow();

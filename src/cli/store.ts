@@ -1,11 +1,8 @@
 // `dytlab store merge|ls`: combine run stores (e.g. the shards of a sweep run
 // on several machines) and list what a store holds.
 import { existsSync } from 'node:fs';
-import { openStore, resolveStorePath, RUN_STATUSES, type RunRecord, type RunStatus, type RunStore } from '../experiments/store.js';
-import { ConfigError, showValue } from '../util/schema.js';
-
-const USAGE = `usage: dytlab store merge <target> <source>...   copy every run of the sources that the target lacks (by run id)
-       dytlab store ls [--store PATH] [--status S] [--name NAME] [--metric NAME] [--json]`;
+import { openStore, resolveStorePath, type RunRecord, type RunStatus, type RunStore } from '../experiments/store.js';
+import { ConfigError } from '../util/schema.js';
 
 export interface StoreIO { stdout: { write(s: string): unknown } }
 
@@ -16,9 +13,8 @@ export function duplicateFinished(store: RunStore): { hash: string; runs: string
   return [...by].filter(([, ids]) => ids.length > 1).map(([hash, runs]) => ({ hash, runs }));
 }
 
-function merge(args: string[], io: StoreIO): number {
-  const [target, ...sources] = args;
-  if (target === undefined || sources.length === 0) throw new ConfigError(`store merge: give a target and at least one source\n${USAGE}`);
+/** `dytlab store merge TARGET SOURCE...` */
+export function storeMerge(target: string, sources: string[], io: StoreIO = { stdout: process.stdout }): number {
   for (const s of sources) {
     if (!existsSync(s)) throw new ConfigError(`store merge: source ${s} does not exist`);
   }
@@ -67,27 +63,11 @@ export function listRunsWithMetric(store: RunStore, metric: string, filter: { st
   });
 }
 
-function ls(args: string[], io: StoreIO): number {
-  let path: string | undefined, status: RunStatus | undefined, name: string | undefined, metric = 'val/loss', json = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new ConfigError(`store ls: option ${a} needs a value`);
-      return v;
-    };
-    if (a === '--store') path = value();
-    else if (a === '--status') {
-      const v = value();
-      if (!(RUN_STATUSES as readonly string[]).includes(v)) {
-        throw new ConfigError(`store ls: --status ${showValue(v)} is not one of ${RUN_STATUSES.join(', ')}`);
-      }
-      status = v as RunStatus;
-    } else if (a === '--name') name = value();
-    else if (a === '--metric') metric = value();
-    else if (a === '--json') json = true;
-    else throw new ConfigError(`store ls: unknown option '${a}'\n${USAGE}`);
-  }
+export interface StoreLsOptions { store?: string; status?: RunStatus; name?: string; metric: string; json: boolean }
+
+/** `dytlab store ls` */
+export function storeLs(o: StoreLsOptions, io: StoreIO = { stdout: process.stdout }): number {
+  const { store: path, status, name, metric, json } = o;
   const file = resolveStorePath(path);
   if (file !== ':memory:' && !existsSync(file)) throw new ConfigError(`store ls: ${file} does not exist`);
   const store = openStore(file, { readonly: true });
@@ -107,14 +87,4 @@ function ls(args: string[], io: StoreIO): number {
     store.close();
   }
   return 0;
-}
-
-export async function storeCommand(args: string[], io: StoreIO = { stdout: process.stdout }): Promise<number> {
-  const [sub, ...rest] = args;
-  switch (sub) {
-    case 'merge': return merge(rest, io);
-    case 'ls': return ls(rest, io);
-    default:
-      throw new ConfigError(`store: ${sub === undefined ? 'give a subcommand' : `unknown subcommand '${sub}'`}\n${USAGE}`);
-  }
 }

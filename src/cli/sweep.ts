@@ -2,12 +2,11 @@
 // in parallel workers with a combined progress display; --dry-run prints the plan.
 import { existsSync } from 'node:fs';
 import { openStore, resolveStorePath } from '../experiments/store.js';
-import { expandSweep, parseShard, planSweep, shardFromEnv, type PlannedRun, type Shard, type SweepPlan } from '../experiments/sweep.js';
+import { expandSweep, parseShard, planSweep, shardFromEnv, type PlannedRun, type SweepPlan } from '../experiments/sweep.js';
 import {
   estimateRun, formatDuration, FLOPS_PER_SECOND, makespan, storeStepTimes, type RunEstimate,
 } from '../experiments/sweep-estimate.js';
 import { defaultJobs, runSweep, type SweepResult } from '../experiments/sweep-runner.js';
-import { ConfigError } from '../util/schema.js';
 import { outcomeText, SweepDisplay, type DisplayStream } from './sweep-display.js';
 
 export interface SweepIO {
@@ -15,50 +14,15 @@ export interface SweepIO {
   stderr: DisplayStream;
 }
 
-const USAGE = 'usage: dytlab sweep <file> [--profile NAME] [--store PATH] [--jobs N] [--shard i/N] [--dry-run] [--quiet]';
-
-interface SweepArgs {
+export interface SweepOptions {
   file: string;
   profile?: string;
   store?: string;
   jobs?: number;
-  shard?: Shard;
+  /** `i/N`; without it, Slurm's array variables (if set) choose the shard. */
+  shard?: string;
   dryRun: boolean;
   quiet: boolean;
-}
-
-export function parseSweepArgs(args: string[], env: NodeJS.ProcessEnv = process.env): SweepArgs {
-  const out: Partial<SweepArgs> & { dryRun: boolean; quiet: boolean } = { dryRun: false, quiet: false };
-  let shardText: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? args[++i];
-      if (v === undefined) throw new ConfigError(`sweep: option ${flag} needs a value\n${USAGE}`);
-      return v;
-    };
-    switch (flag) {
-      case '--profile': out.profile = value(); break;
-      case '--store': out.store = value(); break;
-      case '--jobs': {
-        const v = value(), n = Number(v);
-        if (!Number.isInteger(n) || n < 1) throw new ConfigError(`sweep: --jobs ${v} must be an integer >= 1`);
-        out.jobs = n;
-        break;
-      }
-      case '--shard': shardText = value(); break;
-      case '--dry-run': out.dryRun = true; break;
-      case '--quiet': out.quiet = true; break;
-      default:
-        if (flag.startsWith('-')) throw new ConfigError(`sweep: unknown option '${a}'\n${USAGE}`);
-        if (out.file !== undefined) throw new ConfigError(`sweep: one sweep file at a time (got ${out.file} and ${a})\n${USAGE}`);
-        out.file = a;
-    }
-  }
-  if (out.file === undefined) throw new ConfigError(`sweep: give a sweep file\n${USAGE}`);
-  const shard = shardText !== undefined ? parseShard(shardText) : shardFromEnv(env);
-  return { ...out, file: out.file, ...(shard ? { shard } : {}) };
 }
 
 function table(rows: string[][]): string {
@@ -111,8 +75,10 @@ export function formatResult(name: string, r: SweepResult): string {
   return lines.join('\n');
 }
 
-export async function sweepCommand(args: string[], io: SweepIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const a = parseSweepArgs(args);
+export async function sweepCommand(o: SweepOptions, io: SweepIO = { stdout: process.stdout, stderr: process.stderr },
+  env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const shard = o.shard !== undefined ? parseShard(o.shard) : shardFromEnv(env);
+  const a = { ...o, ...(shard ? { shard } : { shard: undefined }) };
   const grid = expandSweep(a.file, a.profile !== undefined ? { profile: a.profile } : {});
   const storePath = resolveStorePath(a.store);
   const jobs = a.jobs ?? defaultJobs();

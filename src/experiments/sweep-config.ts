@@ -29,7 +29,7 @@
 // and `exclude` whole.
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, parseWith, showValue } from '../util/schema.js';
+import { ConfigError, dottedPath as pathKeys, parseWith, showValue } from '../util/schema.js';
 import { readConfigFile } from './run-config.js';
 
 const PATH_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -136,7 +136,7 @@ export interface LoadSweepOptions {
 
 /** Copy of `obj` with `path` set to `value` (null removes it); intermediate objects are created. */
 export function applyPatch(obj: Record<string, unknown>, path: string, value: unknown, where: string): void {
-  const keys = path.split('.');
+  const keys = pathKeys(path, where);
   let node: Record<string, unknown> = obj;
   for (let i = 0; i < keys.length - 1; i++) {
     const k = keys[i]!;

@@ -59,3 +59,16 @@ export function parseWith<S extends ZodTypeAny>(schema: S, input: unknown, label
   if (!r.success) throw formatZodError(label, r.error, input);
   return r.data as z.output<S>;
 }
+
+/** Keys that would reach Object.prototype through a dotted path (`__proto__.x`). */
+const UNSAFE_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
+
+/** The keys of a dotted path (`train.steps`), refusing empty and prototype-reaching keys before anything is written. */
+export function dottedPath(path: string, where: string): string[] {
+  const keys = path.split('.');
+  for (const k of keys) {
+    if (k === '') throw new ConfigError(`${where}: '${path}' has an empty key (expected a dotted path such as train.steps)`);
+    if (UNSAFE_KEYS.has(k)) throw new ConfigError(`${where}: '${path}': '${k}' cannot be set (it is not a config field)`);
+  }
+  return keys;
+}

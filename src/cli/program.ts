@@ -1,0 +1,136 @@
+// The command tree of `dytlab`, on commander: every command answers --help,
+// accepts --opt=value, suggests close spellings, and misuse exits 2. Each
+// action hands typed options to the module that does the work.
+import { Command, Option } from 'commander';
+import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
+import { RUN_STATUSES, type RunStatus } from '../experiments/store.js';
+import { VERSION } from '../version.js';
+import { collect, positiveInt, positiveSeconds, text } from './args.js';
+import { doctorCommand } from './doctor.js';
+import { kernelInstall, kernelList, kernelRemove, type KernelIO } from './kernel.js';
+import { reproduceCommand, runCommand, type Profile } from './notebooks.js';
+import { storeLs, storeMerge } from './store.js';
+import { sweepCommand } from './sweep.js';
+import { trainCommand } from './train.js';
+
+export interface CliIO extends KernelIO {
+  stdout: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+}
+
+const ENVIRONMENT = `
+Environment:
+  DYTLAB_BACKEND=tensorflow|wasm|cpu|webgpu   force a compute backend
+  DYTLAB_WASM_THREADS=N                       opt in to N wasm threads
+  DYTLAB_STORE=PATH                           the run store (default runs/dytlab.sqlite)`;
+
+/** Where --prefix, --user and --sys-prefix (one of them) say the kernelspec goes. */
+function whereOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--user', "the user's Jupyter data folder ($JUPYTER_DATA_DIR or ~/.local/share/jupyter; the default)").conflicts(['prefix', 'sysPrefix']))
+    .addOption(new Option('--prefix <dir>', 'DIR/share/jupyter (e.g. a virtualenv)').argParser(text).conflicts(['sysPrefix']))
+    .addOption(new Option('--sys-prefix', "Python's sys.prefix/share/jupyter"))
+    .option('--name <name>', 'kernelspec name (letters, digits, -, _ and .)', text);
+}
+
+/**
+ * The program, writing through `io`. `done(code)` receives each action's exit code.
+ * Commander's own exits (help, version, misuse) surface as CommanderErrors (exitOverride).
+ */
+export function buildProgram(io: CliIO, done: (code: number) => void): Command {
+  const program = new Command('dytlab')
+    .description('a lab for transformers without normalization layers')
+    .version(VERSION, '-v, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      getOutHelpWidth: () => io.stdout.columns ?? 100,
+      getErrHelpWidth: () => io.stderr.columns ?? 100,
+    })
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', ENVIRONMENT);
+
+  program.command('doctor')
+    .description('show the compute backend chosen and check the engine numerically')
+    .addOption(new Option('--backend <name>', 'use this backend instead of choosing').choices(BACKEND_NAMES))
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { backend?: BackendName; json?: boolean }) => done(await doctorCommand({ ...o, json: o.json ?? false })));
+
+  program.command('train')
+    .description('train one run from a JSON/YAML config; metrics go to the run store')
+    .option('--config <file>', 'the run config (JSON or YAML)', text)
+    .option('--set <key=value>', 'override a config field (repeatable; value parsed as JSON when it parses)', collect)
+    .option('--store <path>', 'the run store (default $DYTLAB_STORE or runs/dytlab.sqlite)', text)
+    .option('--resume <checkpoint>', 'continue from a checkpoint (its config, unless --config is given)', text)
+    .option('--quiet', 'no progress bar')
+    .addHelpText('after', '\nExit status: 0 finished, 3 diverged, 1 failed, 2 misuse.')
+    .action(async (o: { config?: string; set?: string[]; store?: string; resume?: string; quiet?: boolean }, cmd: Command) => {
+      if (o.config === undefined && o.resume === undefined) cmd.error('error: give --config FILE (or --resume CHECKPOINT)', { exitCode: 2 });
+      done(await trainCommand({ ...o, set: o.set ?? [], quiet: o.quiet ?? false, allowLarge: false }));
+    });
+
+  program.command('sweep')
+    .description("run a sweep's missing combinations in parallel workers (default one per core)")
+    .argument('<file>', 'the sweep file (JSON or YAML)', text)
+    .option('--profile <name>', "one of the sweep file's profiles", text)
+    .option('--store <path>', 'the run store (default $DYTLAB_STORE or runs/dytlab.sqlite)', text)
+    .option('--jobs <n>', 'parallel workers', positiveInt)
+    .option('--shard <i/N>', 'run only the combinations k with k mod N = i (default: from Slurm array variables)', text)
+    .option('--dry-run', 'print the plan and an estimated time; train nothing')
+    .option('--quiet', 'no progress display')
+    .action(async (file: string, o: { profile?: string; store?: string; jobs?: number; shard?: string; dryRun?: boolean; quiet?: boolean }) =>
+      done(await sweepCommand({ file, ...o, dryRun: o.dryRun ?? false, quiet: o.quiet ?? false }, io)));
+
+  const store = program.command('store').description('combine and list run stores');
+  store.command('merge')
+    .description('copy the runs of other stores (e.g. sweep shards) into TARGET, no duplicates')
+    .argument('<target>', 'the store to merge into (created if missing)', text)
+    .argument('<sources...>', 'stores to copy from')
+    .action((target: string, sources: string[]) => done(storeMerge(target, sources.map(text), io)));
+  store.command('ls')
+    .description('list runs: id, name, status, steps, final metric')
+    .option('--store <path>', 'the run store (default $DYTLAB_STORE or runs/dytlab.sqlite)', text)
+    .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES))
+    .option('--name <name>', 'only runs with this name', text)
+    .option('--metric <name>', 'the metric to show', text, 'val/loss')
+    .option('--json', 'print JSON')
+    .action((o: { store?: string; status?: RunStatus; name?: string; metric: string; json?: boolean }) => done(storeLs({ ...o, json: o.json ?? false }, io)));
+
+  program.command('run')
+    .description('execute notebooks headless, each in its own process, into DIR: executed .ipynb + HTML report')
+    .argument('<notebooks...>', 'the notebooks (.ipynb)')
+    .option('-p, --param <name=value>', 'set a parameter (repeatable; value parsed as JSON when it parses)', collect)
+    .option('--out <dir>', 'output folder', text, 'reports')
+    .option('--timeout <seconds>', 'per-cell time limit', positiveSeconds)
+    .option('--allow-errors', 'keep executing after a failing cell')
+    .action(async (notebooks: string[], o: { param?: string[]; out: string; timeout?: number; allowErrors?: boolean }) =>
+      done(await runCommand({
+        notebooks: notebooks.map(text), params: o.param ?? [], outDir: o.out, allowErrors: o.allowErrors ?? false,
+        ...(o.timeout !== undefined ? { timeoutSec: o.timeout } : {}),
+      })));
+
+  program.command('reproduce')
+    .description('run every notebook in notebooks/ into reports/, with reports/index.html')
+    .addOption(new Option('--profile <name>', 'the notebooks\' profile').choices(['quick', 'full']).default('quick'))
+    .option('--jobs <n>', 'notebooks at a time', positiveInt, 1)
+    .option('--out <dir>', 'output folder', text, 'reports')
+    .option('--notebooks <dir>', 'folder of notebooks', text, 'notebooks')
+    .action(async (o: { profile: Profile; jobs: number; out: string; notebooks: string }) =>
+      done(await reproduceCommand({ profile: o.profile, jobs: o.jobs, outDir: o.out, notebooksDir: o.notebooks })));
+
+  const kernel = program.command('kernel').description('install, list or remove the Jupyter kernelspec "TypeScript (dytlab)"');
+  whereOptions(kernel.command('install').description('write the kernelspec (argv: this Node.js, dist/kernel/main.js, {connection_file})'))
+    .option('--display-name <text>', 'the name Jupyter shows', text)
+    .action((o: { user?: boolean; prefix?: string; sysPrefix?: boolean; name?: string; displayName?: string }) => done(kernelInstall(o, io)));
+  kernel.command('list')
+    .description("kernelspecs found in Jupyter's paths (JUPYTER_PATH, user, env prefix, system)")
+    .option('--json', 'print JSON (as jupyter kernelspec list --json)')
+    .action((o: { json?: boolean }) => done(kernelList({ json: o.json ?? false }, io)));
+  whereOptions(kernel.command('remove').alias('uninstall').description('delete a kernelspec this tool installed'))
+    .action((o: { user?: boolean; prefix?: string; sysPrefix?: boolean; name?: string }) => done(kernelRemove(o, io)));
+
+  return program;
+}
