@@ -163,3 +163,18 @@ describe('values are values, flags are flags', () => {
     }
   });
 });
+
+describe('shell completion', () => {
+  test('dytlab completion completes commands, subcommands and options in bash', async () => {
+    const r = await cli(['completion']);
+    assert.equal(r.code, 0, r.err);
+    const script = join(TMP, 'completion.bash');
+    writeFileSync(script, r.out);
+    const probe = `source ${JSON.stringify(script)}
+t() { COMP_WORDS=("$@"); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _dytlab_complete; echo "\${COMPREPLY[*]}"; }
+t dytlab s; t dytlab store ""; t dytlab store ls --st; t dytlab sweep x.json --dr; t dytlab kernel un`;
+    const b = spawnSync('bash', ['-c', probe], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(b.status, 0, b.stderr);
+    assert.deepEqual(b.stdout.trim().split('\n'), ['sweep store', 'merge ls', '--store --status', '--dry-run', 'uninstall']);
+  });
+});

@@ -6,6 +6,7 @@ import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { RUN_STATUSES, type RunStatus } from '../experiments/store.js';
 import { VERSION } from '../version.js';
 import { collect, positiveInt, positiveSeconds, text } from './args.js';
+import { bashCompletion } from './completion.js';
 import { doctorCommand } from './doctor.js';
 import { kernelInstall, kernelList, kernelRemove, type KernelIO } from './kernel.js';
 import { reproduceCommand, runCommand, type Profile } from './notebooks.js';
@@ -131,6 +132,10 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action((o: { json?: boolean }) => done(kernelList({ json: o.json ?? false }, io)));
   whereOptions(kernel.command('remove').alias('uninstall').description('delete a kernelspec this tool installed'))
     .action((o: { user?: boolean; prefix?: string; sysPrefix?: boolean; name?: string }) => done(kernelRemove(o, io)));
+
+  program.command('completion')
+    .description('print a bash/zsh completion script (load it with: source <(dytlab completion))')
+    .action(() => { io.stdout.write(bashCompletion(program)); done(0); });
 
   return program;
 }
