@@ -49,7 +49,11 @@ export type { TrainConfig, ResolvedTrainConfig } from './train/config.js';
 export { AdamW, clipByGlobalNorm } from './train/adamw.js';
 export { lrAt } from './train/schedule.js';
 export { readCheckpoint, restoreCheckpoint, saveCheckpoint } from './train/checkpoint.js';
-export { readSafetensors, writeSafetensors } from './train/safetensors.js';
+export {
+  readSafetensors, readSafetensorsBytes, readSafetensorsHeader, validateSafetensorsHeader, writeSafetensors,
+  SAFETENSORS_DTYPES, SAFETENSORS_MAX_HEADER_BYTES,
+} from './train/safetensors.js';
+export type { SafetensorsDType, SafetensorsEntry, SafetensorsHeader, SafeDType, SafeFile, SafeTensor } from './train/safetensors.js';
 export { VERSION } from './version.js';
 export { fitCurve, evalCurve, SHAPES as CURVE_SHAPES } from './analysis/curvefit.js';
 export type { CurveShape, CurveParams, FitOptions, FitResult } from './analysis/curvefit.js';

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { initBackend, tf } from '../src/index.js';
 import { openStore } from '../src/experiments/store.js';
 import { runTraining } from '../src/experiments/run.js';
+import { editSafetensorsHeader, splitSafetensors } from './support/safetensors-file.js';
 
 const lmConfig = (over: Record<string, unknown> = {}) => ({
   name: 'markov-lm', seed: 7,
@@ -113,6 +114,23 @@ describe('trainer', () => {
     store.close();
     writeFileSync(join(dir, 'junk.safetensors'), 'not a checkpoint at all');
     await assert.rejects(runTraining(undefined, { resumeFrom: join(dir, 'junk.safetensors'), store: false }), /junk\.safetensors: truncated: header says/);
+  });
+
+  test('a checkpoint whose data_offsets are negative is refused on resume, naming the tensor (it used to load another tensor\'s bytes)', async () => {
+    const storePath = join(dir, 'negative.sqlite');
+    const half = await runTraining(lmConfig(), { store: storePath, stopAfter: 10 });
+    const ckpt = half.checkpoints.at(-1)!;
+    // Point blocks.0.norm1.gamma at blocks.1.norm1.gamma's bytes, counted back from the end of the data section.
+    const { data } = splitSafetensors(ckpt);
+    editSafetensorsHeader(ckpt, (h) => {
+      const [s, e] = h['model.blocks.1.norm1.gamma'].data_offsets as [number, number];
+      h['model.blocks.0.norm1.gamma'].data_offsets = [s - data.length, e - data.length];
+    });
+    await assert.rejects(runTraining(undefined, { store: storePath, resumeFrom: ckpt }),
+      /checkpoint .*step-000010\.safetensors: tensor 'model\.blocks\.0\.norm1\.gamma': data_offsets \[-\d+, -\d+\] must be non-negative integers/);
+    const store = openStore(storePath);
+    assert.equal(store.listRuns().length, 1, 'a run was recorded for the bad checkpoint');
+    store.close();
   });
 
   test('a missing dataset package is a clear error and records nothing (CLI, in a child process)', () => {
