@@ -1,7 +1,10 @@
-// The headless notebook runner: executes .ipynb files in-process through the
-// same session as the Jupyter kernel (no Python needed), papermill-style
-// parameters, per-cell timeout, errors recorded as proper outputs; writes the
-// executed notebook (nbformat 4) and an offline HTML report.
+// The headless notebook runner: executes .ipynb files through the same session
+// as the Jupyter kernel (no Python needed), papermill-style parameters, per-cell
+// timeout, errors recorded as proper outputs; writes the executed notebook
+// (nbformat 4) and an offline HTML report. runNotebook() runs one in this
+// process (a library function); `dytlab run` goes through runNotebooks()
+// (run-notebooks.ts), which runs each notebook in its own worker process
+// (notebook-worker.ts) on the pieces below.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -29,6 +32,16 @@ export interface RunNotebookOptions {
 }
 
 export interface CellRecord { index: number; status: 'ok' | 'error' | 'skipped'; durationSec: number }
+
+/** What executing one code cell gave (in-process or reported by a worker). */
+export interface CellRun {
+  index: number;
+  executionCount: number | null;
+  events: CellEvent[];
+  status: 'ok' | 'error';
+  durationSec: number;
+  startTime: string;
+}
 export interface RunNotebookResult {
   notebook: string;
   outNotebook: string;
@@ -41,7 +54,7 @@ export interface RunNotebookResult {
   manifest: Record<string, unknown>;
 }
 
-function gitCommit(cwd: string): string | null {
+export function gitCommit(cwd: string): string | null {
   try {
     return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
@@ -106,15 +119,19 @@ export function outputsFrom(events: CellEvent[], executionCount: number): Output
   });
 }
 
-export async function runNotebook(path: string, opts: RunNotebookOptions = {}): Promise<RunNotebookResult> {
-  const nb: NotebookJson = readNotebook(path);
-  // The session captures process.stderr while open: write to the real terminal.
-  const log = opts.log ?? ((l: string) => terminal.err(`${l}\n`));
+const tagsOf = (c: { metadata?: Record<string, unknown> }) => ((c.metadata?.tags as string[] | undefined) ?? []);
+
+export interface PreparedNotebook { nb: NotebookJson; params: Record<string, unknown>; warnings: string[] }
+
+/**
+ * The notebook with its `injected-parameters` cell (an old one dropped; the new
+ * one after the `parameters` cell, or first). A name the parameters cell does
+ * not declare is a warning (logged), injected anyway.
+ */
+export function prepareNotebook(path: string, nb: NotebookJson, params: Record<string, unknown>, log: (line: string) => void): PreparedNotebook {
   const warnings: string[] = [];
-  const params = opts.params ?? {};
-  // Parameters: defaults in the tagged cell, given values injected after it.
-  const pIndex = nb.cells.findIndex((c) => ((c.metadata?.tags as string[] | undefined) ?? []).includes('parameters'));
-  nb.cells = nb.cells.filter((c) => !((c.metadata?.tags as string[] | undefined) ?? []).includes('injected-parameters'));
+  const pIndex = nb.cells.findIndex((c) => tagsOf(c).includes('parameters'));
+  nb.cells = nb.cells.filter((c) => !tagsOf(c).includes('injected-parameters'));
   if (Object.keys(params).length) {
     const declared = pIndex >= 0 ? declaredParameters(joinSource(nb.cells[pIndex]!.source)) : new Map();
     for (const name of Object.keys(params)) {
@@ -129,53 +146,99 @@ export async function runNotebook(path: string, opts: RunNotebookOptions = {}): 
     if (nb.nbformat_minor >= 5 || nb.cells.some((c) => c.id !== undefined)) cell.id = 'injected-parameters';
     nb.cells.splice(pIndex >= 0 ? pIndex + 1 : 0, 0, cell);
   }
+  return { nb, params, warnings };
+}
 
+export interface ExecuteHooks {
+  /** A code cell starts: its index in nb.cells, its 1-based number among code cells, how many there are. */
+  onStart?: (index: number, codeNumber: number, codeCells: number, executionCount: number) => void;
+  onEvent?: (index: number, e: CellEvent) => void;
+  onDone?: (run: CellRun, codeNumber: number, codeCells: number) => void;
+}
+
+/** The backend as the manifest shows it (of this process). */
+export function backendLine(): string {
+  const info = backendInfo();
+  return info ? `${info.backend} (${info.backendPackage} ${info.backendVersion}${info.simd ? ', SIMD' : ''}, ${info.threads} thread${info.threads === 1 ? '' : 's'})` : 'not initialised';
+}
+
+/** Runs the notebook's code cells in a new session, in order, until one fails (or all, with allowErrors). */
+export async function executeCells(nb: NotebookJson, o: { cwd: string; timeoutSec?: number; allowErrors?: boolean }, hooks: ExecuteHooks = {}): Promise<CellRun[]> {
   resetPlotlyEmbed();
-  const cwd = resolve(opts.cwd ?? dirname(path));
-  const session = createSession({ cwd });
-  const start = new Date();
-  const cells: CellRecord[] = [];
-  let failed = false, firstFigure: unknown;
+  const session = createSession({ cwd: o.cwd });
+  const runs: CellRun[] = [];
   const codeCells = nb.cells.filter((c) => c.cell_type === 'code').length;
-  let done = 0;
+  let n = 0;
   try {
     for (const [index, cell] of nb.cells.entries()) {
       if (cell.cell_type !== 'code') continue;
-      const code = cell as CodeCell;
-      const meta = (code.metadata ??= {}) as Record<string, unknown>;
-      if (failed && !opts.allowErrors) {
-        code.outputs = [];
-        code.execution_count = null;
-        meta.dytlab = { status: 'skipped' };
-        cells.push({ index, status: 'skipped', durationSec: 0 });
-        continue;
-      }
+      n++;
       const events: CellEvent[] = [];
-      const t0 = performance.now(), cellStart = new Date();
-      const reply = await session.execute(joinSource(code.source), (e) => events.push(e), opts.timeoutSec ? { timeoutMs: opts.timeoutSec * 1000 } : {});
-      const durationSec = (performance.now() - t0) / 1000;
-      code.execution_count = reply.executionCount;
-      code.outputs = outputsFrom(events, reply.executionCount);
-      const status = reply.status === 'ok' ? 'ok' : 'error';
-      if (status === 'error') failed = true;
-      meta.dytlab = { status, duration: durationSec, start_time: cellStart.toISOString() };
-      cells.push({ index, status, durationSec });
-      firstFigure ??= code.outputs.map((o) => ('data' in o ? o.data['application/vnd.plotly.v1+json'] : undefined)).find((f) => f !== undefined);
-      opts.onCell?.(++done, codeCells, status);
+      const t0 = performance.now(), startTime = new Date().toISOString();
+      hooks.onStart?.(index, n, codeCells, session.executionCount + 1);
+      const reply = await session.execute(joinSource(cell.source), (e) => { events.push(e); hooks.onEvent?.(index, e); },
+        o.timeoutSec ? { timeoutMs: o.timeoutSec * 1000 } : {});
+      const run: CellRun = { index, executionCount: reply.executionCount, events, status: reply.status === 'ok' ? 'ok' : 'error', durationSec: (performance.now() - t0) / 1000, startTime };
+      runs.push(run);
+      hooks.onDone?.(run, n, codeCells);
+      if (run.status === 'error' && !o.allowErrors) break;
     }
   } finally {
     session.close();
   }
-  const end = new Date();
-  const durationSec = (end.getTime() - start.getTime()) / 1000;
+  return runs;
+}
+
+export interface FinishInfo {
+  path: string;
+  params: Record<string, unknown>;
+  warnings: string[];
+  start: Date;
+  end: Date;
+  backend: string;
+  /** Notebook-level problem (the kernel died ...), for the manifest. */
+  failure?: string;
+}
+
+/**
+ * Fills the notebook in from its cell runs (outputs, counts, per-cell status;
+ * code cells without a run are marked skipped) and its metadata (manifest,
+ * papermill's layout). Returns the manifest and the per-cell records.
+ */
+export function finishNotebook(nb: NotebookJson, runs: CellRun[], info: FinishInfo): { status: 'ok' | 'error'; manifest: Record<string, unknown>; cells: CellRecord[]; firstFigure?: unknown } {
+  const byIndex = new Map(runs.map((r) => [r.index, r]));
+  const cells: CellRecord[] = [];
+  let failed = info.failure !== undefined, firstFigure: unknown;
+  for (const [index, cell] of nb.cells.entries()) {
+    if (cell.cell_type !== 'code') continue;
+    const code = cell as CodeCell;
+    const meta = (code.metadata ??= {}) as Record<string, unknown>;
+    const run = byIndex.get(index);
+    if (!run) {
+      code.outputs = [];
+      code.execution_count = null;
+      meta.dytlab = { status: 'skipped' };
+      cells.push({ index, status: 'skipped', durationSec: 0 });
+      continue;
+    }
+    code.execution_count = run.executionCount;
+    code.outputs = outputsFrom(run.events, run.executionCount ?? 0);
+    if (run.executionCount === null) code.outputs = code.outputs.map((o) => (o.output_type === 'execute_result' ? { ...o, execution_count: null } : o));
+    if (run.status === 'error') failed = true;
+    meta.dytlab = { status: run.status, duration: run.durationSec, start_time: run.startTime };
+    cells.push({ index, status: run.status, durationSec: run.durationSec });
+    firstFigure ??= code.outputs.map((o) => ('data' in o ? o.data['application/vnd.plotly.v1+json'] : undefined)).find((f) => f !== undefined);
+  }
+  const durationSec = (info.end.getTime() - info.start.getTime()) / 1000;
   const status: 'ok' | 'error' = failed ? 'error' : 'ok';
-  const info = backendInfo();
+  const { params, path, warnings } = info;
   const manifest: Record<string, unknown> = {
     notebook: basename(path), dytlab: VERSION, git_commit: gitCommit(dirname(resolve(path))),
-    backend: info ? `${info.backend} (${info.backendPackage} ${info.backendVersion}${info.simd ? ', SIMD' : ''}, ${info.threads} thread${info.threads === 1 ? '' : 's'})` : 'not initialised',
+    backend: info.backend,
     parameters: params, seed: params.seed ?? defaultSeed(nb) ?? null, node: process.versions.node,
-    start_time: start.toISOString(), duration_sec: Number(durationSec.toFixed(2)), status,
+    start_time: info.start.toISOString(), duration_sec: Number(durationSec.toFixed(2)), status,
     ...(warnings.length ? { warnings } : {}),
+    ...(info.failure ? { failure: info.failure } : {}),
   };
   nb.metadata = {
     ...nb.metadata,
@@ -183,13 +246,30 @@ export async function runNotebook(path: string, opts: RunNotebookOptions = {}): 
     language_info: languageInfo(),
     dytlab: { ...manifest, cells },
     // papermill's layout, so tools that read it find the parameters and timings.
-    papermill: { parameters: params, start_time: start.toISOString(), end_time: end.toISOString(), duration: durationSec, exception: failed },
+    papermill: { parameters: params, start_time: info.start.toISOString(), end_time: info.end.toISOString(), duration: durationSec, exception: failed },
   };
+  return { status, manifest, cells, ...(firstFigure ? { firstFigure } : {}) };
+}
+
+/** Writes the executed notebook and its HTML report (titled `title`). */
+export function writeReports(nb: NotebookJson, manifest: Record<string, unknown>, outNotebook: string, outHtml: string, title: string): void {
+  mkdirSync(dirname(outNotebook), { recursive: true });
+  writeFileSync(outNotebook, `${JSON.stringify(nb, null, 1)}\n`);
+  writeFileSync(outHtml, renderNotebookHtml(nb, { manifest, title }));
+}
+
+/** Runs one notebook in this process (cells share this process's globals; `dytlab run` isolates each in a worker). */
+export async function runNotebook(path: string, opts: RunNotebookOptions = {}): Promise<RunNotebookResult> {
+  // The session captures process.stderr while open: write to the real terminal.
+  const log = opts.log ?? ((l: string) => terminal.err(`${l}\n`));
+  const { nb, params, warnings } = prepareNotebook(path, readNotebook(path), opts.params ?? {}, log);
+  const start = new Date();
+  const runs = await executeCells(nb, { cwd: resolve(opts.cwd ?? dirname(path)), ...(opts.timeoutSec ? { timeoutSec: opts.timeoutSec } : {}), ...(opts.allowErrors ? { allowErrors: true } : {}) },
+    { onDone: (r, n, total) => opts.onCell?.(n, total, r.status) });
+  const { status, manifest, cells, firstFigure } = finishNotebook(nb, runs, { path, params, warnings, start, end: new Date(), backend: backendLine() });
   const outDir = resolve(opts.outDir ?? 'reports');
-  mkdirSync(outDir, { recursive: true });
   const stem = basename(path).replace(/\.ipynb$/, '');
   const outNotebook = join(outDir, `${stem}.ipynb`), outHtml = join(outDir, `${stem}.html`);
-  writeFileSync(outNotebook, `${JSON.stringify(nb, null, 1)}\n`);
-  writeFileSync(outHtml, renderNotebookHtml(nb, { manifest, title: stem }));
-  return { notebook: path, outNotebook, outHtml, status, durationSec, cells, warnings, ...(firstFigure ? { firstFigure } : {}), manifest };
+  writeReports(nb, manifest, outNotebook, outHtml, stem);
+  return { notebook: path, outNotebook, outHtml, status, durationSec: Number(manifest.duration_sec), cells, warnings, ...(firstFigure ? { firstFigure } : {}), manifest };
 }

@@ -59,8 +59,11 @@ export function joinSource(s: unknown): string {
 /**
  * Reads a .ipynb file. Throws a NotebookError naming the file when it cannot
  * be read, is not JSON, is not a JSON object, has no `nbformat` field or one
- * other than 4, or has no `cells` array. With `validate`, every problem
- * validateNotebookShape() finds is an error too.
+ * other than 4, has no `cells` array, or has a cell that is not an object,
+ * lacks a `cell_type` of code/markdown/raw, has a `source` that is not a string
+ * or strings, `metadata` (or its `tags`) of the wrong type, or (code) `outputs`
+ * that is not an array; the message names the cell index and the field. With
+ * `validate`, every problem validateNotebookShape() finds is an error too.
  */
 export function readNotebook(path: string, opts: { validate?: boolean } = {}): NotebookJson {
   let text: string;
@@ -81,7 +84,10 @@ export function readNotebook(path: string, opts: { validate?: boolean } = {}): N
   const o = nb as Record<string, unknown>;
   if (!('nbformat' in o)) throw new NotebookError(`${path}: not an nbformat 4 notebook: the 'nbformat' field is missing`, path);
   if (o.nbformat !== 4) throw new NotebookError(`${path}: nbformat ${JSON.stringify(o.nbformat)} is not supported: only nbformat 4 notebooks can be read`, path);
-  if (!Array.isArray(o.cells)) throw new NotebookError(`${path}: not an nbformat 4 notebook: 'cells' is ${o.cells === undefined ? 'missing' : 'not an array'}`, path);
+  if (!Array.isArray(o.cells)) throw new NotebookError(`${path}: not an nbformat 4 notebook: 'cells' is ${o.cells === undefined ? 'missing' : `not an array (${describe(o.cells)})`}`, path);
+  // What every reader relies on, cell by cell (the rest only with `validate`).
+  const bad = cellProblem(o.cells);
+  if (bad) throw new NotebookError(`${path}: ${bad}`, path, [bad]);
   if (opts.validate) {
     const problems = validateNotebookShape(nb);
     if (problems.length) {
@@ -89,6 +95,24 @@ export function readNotebook(path: string, opts: { validate?: boolean } = {}): N
     }
   }
   return nb as NotebookJson;
+}
+
+/** The first cell whose type, source, metadata or outputs a reader cannot use, named by index and field. */
+function cellProblem(cells: unknown[]): string | undefined {
+  for (const [i, cell] of cells.entries()) {
+    const where = `cells[${i}]`;
+    if (!isObject(cell)) return `${where} is not a cell: expected an object, got ${describe(cell)}`;
+    const type = cell.cell_type;
+    if (type === undefined) return `${where}: 'cell_type' is missing (expected code, markdown or raw)`;
+    if (type !== 'code' && type !== 'markdown' && type !== 'raw') return `${where}: 'cell_type' is ${describe(type)}, not one of code, markdown, raw`;
+    if (!('source' in cell)) return `${where} (${type}): 'source' is missing`;
+    if (!isMultiline(cell.source)) return `${where} (${type}): 'source' must be a string or an array of strings, got ${describe(cell.source)}`;
+    if (cell.metadata !== undefined && !isObject(cell.metadata)) return `${where} (${type}): 'metadata' must be an object, got ${describe(cell.metadata)}`;
+    const tags = isObject(cell.metadata) ? cell.metadata.tags : undefined;
+    if (tags !== undefined && !(Array.isArray(tags) && tags.every((t) => typeof t === 'string'))) return `${where} (${type}): 'metadata.tags' must be an array of strings, got ${describe(tags)}`;
+    if (type === 'code' && cell.outputs !== undefined && !Array.isArray(cell.outputs)) return `${where} (code): 'outputs' must be an array, got ${describe(cell.outputs)}`;
+  }
+  return undefined;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
