@@ -71,8 +71,6 @@ export type { EnsureOptions, EnsuredRun, LoadedRun } from './experiments/ensure.
 export { packageRoot, projectFile, notebookStorePath } from './util/paths.js';
 export { summarizeMapping } from './analysis/mapping-summary.js';
 export type { MappingSummary } from './analysis/mapping-summary.js';
-export { withLinearOverride } from './nn/linear.js';
-export type { LinearOverride } from './nn/linear.js';
 export { roundScaledArray, castScaled, absMaxFinite } from './engine/scaled-cast.js';
 export type { ScaledRound } from './engine/scaled-cast.js';
 export {

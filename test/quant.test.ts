@@ -180,10 +180,14 @@ describe('quantized Linears (tensor path through the Linear override)', () => {
       else assert.equal(layers.length, 1);
       if (method === 'int8_mixed') assert.equal(layers[0]!.outlierColumns, 1);
     }
-    // After a context (even one that threw) the layer is plain again, and contexts do not nest.
+    // After a context (even one that threw) the layer is plain again.
     assert.throws(() => withQuantizedLinears('bf16', () => { throw new Error('boom'); }), /boom/);
     assert.deepEqual(lin.apply(x).dataSync(), plain);
-    assert.throws(() => withLinearOverride((l, x2) => l.affine(x2), () => withQuantizedLinears('bf16', () => 0)), /do not nest/);
+    // Overrides nest, the innermost first: an inner one that doubles the input hands it on to
+    // the outer quantizer, which computes the product (x2 -> 2 x2 makes y -> 2 y exactly for fp32).
+    const doubled = withQuantizedLinears('fp32', () => withLinearOverride((_l, x2, w, next) => next(tf.mul(x2, 2), w), () => lin.apply(x).dataSync()), { measure: true });
+    for (let i = 0; i < plain.length; i++) assert.ok(Math.abs(doubled.result[i]! - 2 * plain[i]!) <= 1e-6 * (1 + Math.abs(plain[i]!)), `nested: ${doubled.result[i]} vs 2 x ${plain[i]}`);
+    assert.equal(doubled.layers[0]!.calls, 1, 'the outer quantizer saw the call');
     x.dispose();
     lin.dispose();
   });

@@ -16,7 +16,7 @@
 //
 // quantizedProduct is the pure array version (float64 accumulation);
 // withQuantizedLinears runs any code (an evaluation, a forward pass) with
-// every Linear quantized through nn/linear's override; evaluatePtq and
+// every Linear quantized through a Linear override of the forward context; evaluatePtq and
 // layerSqnr measure the loss/accuracy change and the per-layer signal-to-
 // quantization-noise ratio.
 import { z } from 'zod';
@@ -24,7 +24,7 @@ import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
 import { fakeQuantInt8Array, roundFloatArray, type RoundStats } from '../engine/precision.js';
 import { roundScaledArray } from '../engine/scaled-cast.js';
-import { withLinearOverride, type Linear } from '../nn/linear.js';
+import { withLinearOverride, type LinearLike as Linear, type LinearNext } from '../hooks/context.js';
 import type { Model } from '../models/types.js';
 import type { Task } from '../train/task.js';
 import { parseWith } from '../util/schema.js';
@@ -199,10 +199,14 @@ class QuantSession {
     return s;
   }
 
-  /** The nn/linear override: quantized affine map of one layer. */
-  readonly override = (layer: Linear, x2: Tensor): Tensor => {
-    if (this.method === 'fp32' && !this.opts.measure && !this.opts.capture) return layer.affine(x2);
-    if (!this.select(layer.path)) return layer.affine(x2);
+  /**
+   * The Linear override: quantized affine map of one layer (a terminal override: it computes
+   * the product from x2 and its own quantized copy of layer.weight). Layers it leaves alone
+   * go on down the chain.
+   */
+  readonly override = (layer: Linear, x2: Tensor, weight: Tensor, next: LinearNext): Tensor => {
+    if (this.method === 'fp32' && !this.opts.measure && !this.opts.capture) return next(x2, weight);
+    if (!this.select(layer.path)) return next(x2, weight);
     const st = this.statsOf(layer.path);
     st.calls++;
     const [n, k] = x2.shape as [number, number];

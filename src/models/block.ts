@@ -3,10 +3,9 @@
 // with optional residual gates (ReZero, SkipInit) and Fixup's scalar bias and multiplier.
 import { tf } from '../engine/tf.js';
 import type { Tensor, Variable } from '../engine/tf.js';
-import { hook } from '../hooks/hooks.js';
 import type { Attention } from '../nn/attention.js';
 import type { FeedForward } from '../nn/mlp.js';
-import { Module } from '../nn/module.js';
+import { Module, type HookPoint } from '../nn/module.js';
 import type { NormLayer } from '../nn/norms.js';
 import { createResidualGate, type ResidualGate, type ResidualSpec } from '../nn/residual.js';
 
@@ -42,13 +41,19 @@ export class Block extends Module {
   readonly resid2: ResidualGate;
   readonly fixup1?: FixupScalars;
   readonly fixup2?: FixupScalars;
+  private readonly hooks: Record<'norm1In' | 'norm1Out' | 'residMid' | 'norm2In' | 'norm2Out' | 'residPost', HookPoint>;
 
+  // Children and hook points in forward order (hookNames() follows the tree).
   constructor(parts: BlockParts) {
     super();
     this.norm1 = this.child('norm1', parts.norm1);
+    const norm1In = this.hookPoint('norm1.in'), norm1Out = this.hookPoint('norm1.out');
     this.attn = this.child('attn', parts.attn);
+    const residMid = this.hookPoint('resid.mid');
     this.norm2 = this.child('norm2', parts.norm2);
+    const norm2In = this.hookPoint('norm2.in'), norm2Out = this.hookPoint('norm2.out');
     this.mlp = this.child('mlp', parts.mlp);
+    this.hooks = { norm1In, norm1Out, residMid, norm2In, norm2Out, residPost: this.hookPoint('resid.post') };
     this.resid1 = this.child('resid1', createResidualGate(parts.residual));
     this.resid2 = this.child('resid2', createResidualGate(parts.residual));
     if (parts.fixup) {
@@ -58,23 +63,12 @@ export class Block extends Module {
   }
 
   apply(x: Tensor): Tensor {
-    const p = this.path;
+    const hp = this.hooks;
     const attn = (h: Tensor) => (this.fixup1 ? this.fixup1.wrap(h, (u) => this.attn.apply(u)) : this.attn.apply(h));
     const mlp = (h: Tensor) => (this.fixup2 ? this.fixup2.wrap(h, (u) => this.mlp.apply(u)) : this.mlp.apply(h));
-    const h = hook(`${p}.norm1.out`, this.norm1.apply(hook(`${p}.norm1.in`, x)));
-    x = hook(`${p}.resid.mid`, this.resid1.apply(x, attn(h)));
-    const m = hook(`${p}.norm2.out`, this.norm2.apply(hook(`${p}.norm2.in`, x)));
-    return hook(`${p}.resid.post`, this.resid2.apply(x, mlp(m)));
+    const h = hp.norm1Out.apply(this.norm1.apply(hp.norm1In.apply(x)));
+    x = hp.residMid.apply(this.resid1.apply(x, attn(h)));
+    const m = hp.norm2Out.apply(this.norm2.apply(hp.norm2In.apply(x)));
+    return hp.residPost.apply(this.resid2.apply(x, mlp(m)));
   }
-}
-
-/** Hook points of block i, in forward order. */
-export function blockHookNames(i: number): string[] {
-  return ['norm1.in', 'norm1.out', 'attn.pattern', 'attn.z', 'attn.out', 'resid.mid',
-    'norm2.in', 'norm2.out', 'mlp.hidden', 'mlp.out', 'resid.post'].map((n) => `blocks.${i}.${n}`);
-}
-
-/** Hook points of a model with `n` blocks: the embedding, every block, the final norm, the logits. */
-export function modelHookNames(n: number): string[] {
-  return ['embed.out', ...Array.from({ length: n }, (_, i) => blockHookNames(i)).flat(), 'final_norm.in', 'final_norm.out', 'logits'];
 }

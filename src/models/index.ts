@@ -1,7 +1,7 @@
 export { createViT, ViT } from './vit.js';
 export { createLM, LM } from './llama.js';
 export { convertNorms, type NormChoice } from './shared.js';
-export { blockHookNames, modelHookNames, Block } from './block.js';
+export { Block } from './block.js';
 export {
   vitConfigSchema, lmConfigSchema, modelConfigSchema, resolveViTConfig, resolveLMConfig, mlpHidden,
 } from './config.js';

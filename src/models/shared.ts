@@ -5,7 +5,7 @@ import { Module, type ModuleList } from '../nn/module.js';
 import { createNorm, isNormLayer, type NormLayer } from '../nn/norms.js';
 import type { NormSpec } from '../nn/norm-spec.js';
 import { fixupInit } from '../nn/residual.js';
-import { modelHookNames, type Block } from './block.js';
+import type { Block } from './block.js';
 
 /** Fixup over 2 branches per block (attention, MLP), each of m = 2 layers. */
 export function applyFixup(blocks: Block[]): number {
@@ -42,13 +42,9 @@ export function convertNorms(model: Module, choice: NormChoice): string[] {
   return done;
 }
 
-/** What the ViT and the LM share beyond their forward passes: hook names and norm slots from their blocks. */
+/** What the ViT and the LM share beyond their forward passes: norm slots from their blocks (hook names come from Module). */
 export abstract class TransformerBase extends Module {
   abstract readonly blocks: ModuleList<Block>;
-
-  hookNames(): string[] {
-    return modelHookNames(this.blocks.items.length);
-  }
 
   normLayers(): { name: string; layer: NormLayer }[] {
     return collectNorms(this);

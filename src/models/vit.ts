@@ -1,12 +1,11 @@
 // A Vision Transformer for MNIST-sized images.
 import { tf } from '../engine/tf.js';
 import type { Tensor, Variable } from '../engine/tf.js';
-import { hook } from '../hooks/hooks.js';
 import { Attention } from '../nn/attention.js';
 import { Init } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { MLP } from '../nn/mlp.js';
-import { ModuleList } from '../nn/module.js';
+import { ModuleList, type HookPoint } from '../nn/module.js';
 import { createNorm, type NormLayer } from '../nn/norms.js';
 import { Block } from './block.js';
 import { mlpHidden, resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
@@ -22,7 +21,9 @@ export class ViT extends TransformerBase implements Model {
   readonly final_norm: NormLayer;
   readonly head: Linear;
   readonly numPatches: number;
+  private readonly hooks: Record<'embedOut' | 'finalNormIn' | 'finalNormOut' | 'logits', HookPoint>;
 
+  // Children and hook points in forward order (hookNames() follows the tree).
   constructor(readonly config: ResolvedViTConfig) {
     super();
     const c = config, init = new Init(c.seed, c.initStd);
@@ -32,6 +33,7 @@ export class ViT extends TransformerBase implements Model {
     this.patchEmbed = this.child('patch_embed', new Linear(c.patchSize * c.patchSize * c.channels, c.dModel, init));
     if (c.pool === 'cls') this.cls = this.param('cls', init.zeros([1, 1, c.dModel]));
     this.pos = this.param('pos', init.normal([1, tokens, c.dModel]));
+    const embedOut = this.hookPoint('embed.out');
     this.blocks = this.child('blocks', new ModuleList(Array.from({ length: c.nLayers }, () => new Block({
       norm1: createNorm(c.attnNorm, c.dModel),
       attn: new Attention(c.dModel, c.nHeads, init, { causal: false, maxLen: tokens }),
@@ -40,7 +42,9 @@ export class ViT extends TransformerBase implements Model {
       residual: c.residual, fixup: c.fixup,
     }))));
     this.final_norm = this.child('final_norm', createNorm(c.finalNorm, c.dModel));
+    const finalNormIn = this.hookPoint('final_norm.in'), finalNormOut = this.hookPoint('final_norm.out');
     this.head = this.child('head', new Linear(c.dModel, c.classes, init));
+    this.hooks = { embedOut, finalNormIn, finalNormOut, logits: this.hookPoint('logits') };
     if (c.fixup) applyFixup(this.blocks.items);
   }
 
@@ -57,11 +61,11 @@ export class ViT extends TransformerBase implements Model {
       const patches = images.reshape([B, g, p, g, p, c.channels]).transpose([0, 1, 3, 2, 4, 5]).reshape([B, g * g, p * p * c.channels]);
       let x = this.patchEmbed.apply(patches);
       if (this.cls) x = tf.concat([tf.tile(this.cls, [B, 1, 1]), x], 1);
-      x = hook('embed.out', tf.add(x, this.pos));
+      x = this.hooks.embedOut.apply(tf.add(x, this.pos)); // [B, tokens, d]
       for (const block of this.blocks.items) x = block.apply(x);
-      x = hook('final_norm.out', this.final_norm.apply(hook('final_norm.in', x)));
-      const pooled = this.cls ? x.slice([0, 0, 0], [B, 1, c.dModel]).reshape([B, c.dModel]) : tf.mean(x, 1);
-      return hook('logits', this.head.apply(pooled));
+      x = this.hooks.finalNormOut.apply(this.final_norm.apply(this.hooks.finalNormIn.apply(x)));
+      const pooled = this.cls ? x.slice([0, 0, 0], [B, 1, c.dModel]).reshape([B, c.dModel]) : tf.mean(x, 1); // [B, d]
+      return this.hooks.logits.apply(this.head.apply(pooled));
     });
   }
 }

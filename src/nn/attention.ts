@@ -1,10 +1,9 @@
 // Multi-head self-attention, causal or bidirectional, optionally with RoPE.
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
-import { hook } from '../hooks/hooks.js';
 import type { Init } from './init.js';
 import { Linear } from './linear.js';
-import { Module } from './module.js';
+import { Module, type HookPoint } from './module.js';
 import { applyRope, ropeTables, type RopeTables } from './rope.js';
 
 export interface AttentionOptions {
@@ -21,6 +20,7 @@ export class Attention extends Module {
   readonly headDim: number;
   private readonly mask?: Tensor; // [maxLen, maxLen], 0 on and below the diagonal, -1e9 above
   private readonly rope?: RopeTables;
+  private readonly hooks: { pattern: HookPoint; z: HookPoint; out: HookPoint };
 
   constructor(readonly dim: number, readonly heads: number, init: Init, readonly opts: AttentionOptions) {
     super();
@@ -28,6 +28,7 @@ export class Attention extends Module {
     this.headDim = dim / heads;
     this.qkv = this.child('qkv', new Linear(dim, 3 * dim, init, { bias: opts.bias ?? true }));
     this.proj = this.child('proj', new Linear(dim, dim, init, { bias: opts.bias ?? true }));
+    this.hooks = { pattern: this.hookPoint('pattern'), z: this.hookPoint('z'), out: this.hookPoint('out') };
     if (opts.causal) {
       this.mask = this.buffer(tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([opts.maxLen, opts.maxLen]), -1, 0)), -1e9)));
     }
@@ -50,8 +51,8 @@ export class Attention extends Module {
     }
     let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(D)); // [B, H, T, T]
     if (this.mask) scores = tf.add(scores, this.mask.slice([0, 0], [T, T]));
-    const pattern = hook(`${this.path}.pattern`, tf.softmax(scores));
-    const z = hook(`${this.path}.z`, tf.matMul(pattern, v).transpose([0, 2, 1, 3]).reshape([B, T, this.dim]));
-    return hook(`${this.path}.out`, this.proj.apply(z));
+    const pattern = this.hooks.pattern.apply(tf.softmax(scores));
+    const z = this.hooks.z.apply(tf.matMul(pattern, v).transpose([0, 2, 1, 3]).reshape([B, T, this.dim])); // [B, T, d]
+    return this.hooks.out.apply(this.proj.apply(z));
   }
 }

@@ -1,29 +1,9 @@
 // Linear and Embedding layers.
 import { tf } from '../engine/tf.js';
 import type { Tensor, Variable } from '../engine/tf.js';
+import { linearProduct } from '../hooks/context.js';
 import type { Init } from './init.js';
 import { Module } from './module.js';
-
-/**
- * Replaces every Linear's affine map while active: gets the layer and its input
- * flattened to [N, in], returns [N, out] (bias included; `layer.affine` computes
- * the plain one with any weight/input). Post-training quantization and
- * low-precision training use it; when none is active the cost is one null check.
- */
-export type LinearOverride = (layer: Linear, x2: Tensor) => Tensor;
-
-let linearOverride: LinearOverride | null = null;
-
-/** Run `f` (synchronous) with every Linear's product computed by `fn`. Not nestable: one numeric regime at a time. */
-export function withLinearOverride<T>(fn: LinearOverride, f: () => T): T {
-  if (linearOverride !== null) throw new Error('withLinearOverride: another Linear override is already active (they do not nest)');
-  linearOverride = fn;
-  try {
-    return f();
-  } finally {
-    linearOverride = null;
-  }
-}
 
 export class Linear extends Module {
   readonly weight: Variable; // [in, out]
@@ -34,11 +14,15 @@ export class Linear extends Module {
     if (opts.bias ?? true) this.bias = this.param('bias', init.zeros([outFeatures]));
   }
 
-  /** x: [..., in] -> [..., out]. Works on [N, in] internally: tfjs's matmul gradient does not reduce broadcast batches. */
+  /**
+   * x: [..., in] -> [..., out]. Works on [N, in] internally: tfjs's matmul gradient does not
+   * reduce broadcast batches. The product goes through the forward context's Linear overrides
+   * (quantization, precision rounding; hooks/context.ts) when any is active.
+   */
   apply(x: Tensor): Tensor {
     const lead = x.shape.slice(0, -1);
     const x2 = x.reshape([-1, this.inFeatures]);
-    const y = linearOverride === null ? this.affine(x2) : linearOverride(this, x2);
+    const y = linearProduct(this, x2);
     return y.reshape([...lead, this.outFeatures]);
   }
 

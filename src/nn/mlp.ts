@@ -1,10 +1,9 @@
 // Feed-forward blocks: MLP with GELU (ViT, GPT) and SwiGLU (LLaMA).
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
-import { hook } from '../hooks/hooks.js';
 import type { Init } from './init.js';
 import { Linear } from './linear.js';
-import { Module } from './module.js';
+import { Module, type HookPoint } from './module.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
@@ -21,14 +20,16 @@ export interface FeedForward extends Module {
 export class MLP extends Module implements FeedForward {
   readonly fc: Linear;
   readonly proj: Linear;
+  private readonly hooks: { hidden: HookPoint; out: HookPoint };
   constructor(dim: number, hidden: number, init: Init, bias = true) {
     super();
     this.fc = this.child('fc', new Linear(dim, hidden, init, { bias }));
     this.proj = this.child('proj', new Linear(hidden, dim, init, { bias }));
+    this.hooks = { hidden: this.hookPoint('hidden'), out: this.hookPoint('out') };
   }
   apply(x: Tensor): Tensor {
-    const h = hook(`${this.path}.hidden`, gelu(this.fc.apply(x)));
-    return hook(`${this.path}.out`, this.proj.apply(h));
+    const h = this.hooks.hidden.apply(gelu(this.fc.apply(x)));
+    return this.hooks.out.apply(this.proj.apply(h));
   }
 }
 
@@ -37,15 +38,17 @@ export class SwiGLU extends Module implements FeedForward {
   readonly gate: Linear;
   readonly up: Linear;
   readonly down: Linear;
+  private readonly hooks: { hidden: HookPoint; out: HookPoint };
   constructor(dim: number, hidden: number, init: Init) {
     super();
     this.gate = this.child('gate', new Linear(dim, hidden, init, { bias: false }));
     this.up = this.child('up', new Linear(dim, hidden, init, { bias: false }));
     this.down = this.child('down', new Linear(hidden, dim, init, { bias: false }));
+    this.hooks = { hidden: this.hookPoint('hidden'), out: this.hookPoint('out') };
   }
   apply(x: Tensor): Tensor {
     const g = this.gate.apply(x);
-    const h = hook(`${this.path}.hidden`, tf.mul(tf.mul(g, tf.sigmoid(g)), this.up.apply(x)));
-    return hook(`${this.path}.out`, this.down.apply(h));
+    const h = this.hooks.hidden.apply(tf.mul(tf.mul(g, tf.sigmoid(g)), this.up.apply(x)));
+    return this.hooks.out.apply(this.down.apply(h));
   }
 }

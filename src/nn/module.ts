@@ -1,8 +1,11 @@
 // A small Module base: named, typed parameters and child modules, so that
 // `model.namedParameters()` yields names like `blocks.3.norm1.alpha`, and each
-// module knows its own dotted path (which its hook points are named after).
+// module knows its own dotted path. Hook points are modules too (HookPoint,
+// below): declared where an activation is made, named by their place in the
+// tree, so `hookNames()` lists them in the order they are declared.
 import { tf } from '../engine/tf.js';
 import type { Tensor, Variable } from '../engine/tf.js';
+import { atHookPoint } from '../hooks/context.js';
 
 export interface NamedParameter {
   name: string;
@@ -29,9 +32,24 @@ export abstract class Module {
 
   protected child<M extends Module>(name: string, m: M): M {
     this.checkFree(name);
+    if (name.includes('.') && !(m instanceof HookPoint)) throw new Error(`${this.constructor.name}: child name '${name}' must not contain '.'`);
     this.children.set(name, m);
     m.setPath(this.join(name));
     return m;
+  }
+
+  /**
+   * Declare a hook point at `name` below this module ('norm1.in' in block 3 is
+   * 'blocks.3.norm1.in'); call its apply(x) where the activation is made.
+   * Declare them in forward order: hookNames() keeps the order of the tree.
+   */
+  protected hookPoint(name: string): HookPoint {
+    return this.child(name, new HookPoint());
+  }
+
+  /** The hook points below this module, by path, in declaration order. */
+  hookNames(): string[] {
+    return this.namedModules().filter((m) => m.module instanceof HookPoint).map((m) => m.module.path);
   }
 
   /** A constant tensor owned by this module (kept out of tidy scopes, freed by dispose). */
@@ -117,5 +135,16 @@ export class ModuleList<M extends Module> extends Module {
     const i = Number(key);
     super.replaceChild(key, m);
     this.items[i] = m as M;
+  }
+}
+
+/**
+ * A named point in a forward pass where scopes of the forward context (hooks,
+ * caches, precision rounding) may read or replace the activation. With no scope
+ * active, apply(x) is x.
+ */
+export class HookPoint extends Module {
+  apply(x: Tensor): Tensor {
+    return atHookPoint(this.path, x);
   }
 }

@@ -8,15 +8,16 @@
 // every rounded tensor its own absmax scale (engine/scaled-cast.ts), as fp8
 // training does; 'none' (default) rounds the raw values, so fp8 E4M3 saturates at 448.
 //
-// Mechanism: norm outputs through hook functions at '<norm>.out' (every norm
-// slot's output), Linear inputs/weights through nn/linear's override; both are
-// active only inside the wrapped model's forward pass.
+// Mechanism: one scope of the forward context (hooks/context.ts), active only
+// inside the wrapped model's forward pass, rounds the activation at every
+// '<norm>.out' hook point and every Linear's input/weight. Scopes nest, so the
+// wrapped model can be hooked: runWithCache on it records the rounded values.
 import { z } from 'zod';
 import { castTo, type FloatFormat } from '../engine/precision.js';
 import { castScaled } from '../engine/scaled-cast.js';
 import type { Tensor } from '../engine/tf.js';
-import { runWithHooks, type HookFn } from '../hooks/hooks.js';
-import { withLinearOverride, type Linear } from '../nn/linear.js';
+import { withScope, type LinearOverride } from '../hooks/context.js';
+import type { HookFn } from '../hooks/hooks.js';
 import type { Model } from '../models/types.js';
 
 export const TRAIN_PRECISION_FORMATS = ['fp32', 'bf16', 'fp16', 'fp8_e4m3', 'fp8_e5m2'] as const;
@@ -53,27 +54,29 @@ export function normRoundingHooks(model: Model, p: TrainPrecision): Record<strin
   return Object.fromEntries(model.normLayers().map((n) => [`${n.name}.out`, (x: Tensor) => cast(x)]));
 }
 
-/** The nn/linear override rounding Linear inputs and/or weights; undefined when neither is rounded. */
-export function linearRounding(p: TrainPrecision): ((layer: Linear, x2: Tensor) => Tensor) | undefined {
+/** The Linear override rounding Linear inputs and/or weights (then the rest of the chain computes); undefined when neither is rounded. */
+export function linearRounding(p: TrainPrecision): LinearOverride | undefined {
   const xi = p.linearInput && p.linearInput !== 'fp32' ? precisionCast(p.linearInput, p.scaling) : undefined;
   const wi = p.linearWeight && p.linearWeight !== 'fp32' ? precisionCast(p.linearWeight, p.scaling) : undefined;
   if (!xi && !wi) return undefined;
-  return (layer, x2) => layer.affine(xi ? xi(x2) : x2, wi ? wi(layer.weight) : layer.weight);
+  return (_layer, x2, weight, next) => next(xi ? xi(x2) : x2, wi ? wi(weight) : weight);
 }
 
 /**
  * `model` seen through a precision config: the same object (parameters,
  * hooks, norms) except that apply() runs the rounded forward pass. For the
- * trainer's loss and evaluation; it cannot itself be hooked (runWithCache on it
- * would nest hook contexts), so analyses use the plain model.
+ * trainer's loss and evaluation, and for analyses of what low-precision
+ * training computed: runWithCache on it caches the rounded activations.
  */
 export function withPrecision(model: Model, p: TrainPrecision | undefined): Model {
   if (!p || !roundsAnything(p)) return model;
-  const hooks = normRoundingHooks(model, p);
+  const hooks = new Map(Object.entries(normRoundingHooks(model, p)));
   const linear = linearRounding(p);
-  const hooked = Object.keys(hooks).length > 0;
-  const forward = (x: Tensor): Tensor => (hooked ? runWithHooks(model, x, hooks) : model.apply(x));
-  const apply = (x: Tensor): Tensor => (linear ? withLinearOverride(linear, () => forward(x)) : forward(x));
+  const scope = {
+    ...(hooks.size ? { hook: (name: string, x: Tensor) => hooks.get(name)?.(x, name) } : {}),
+    ...(linear ? { linear } : {}),
+  };
+  const apply = (x: Tensor): Tensor => withScope(scope, () => model.apply(x));
   return new Proxy(model, {
     get(target, key) {
       return key === 'apply' ? apply : Reflect.get(target, key, target);
