@@ -1,7 +1,9 @@
 // `dytlab store merge|ls`: combine run stores (e.g. the shards of a sweep run
 // on several machines) and list what a store holds.
 import { existsSync } from 'node:fs';
-import { openStore, resolveStorePath, type RunRecord, type RunStatus, type RunStore } from '../experiments/store.js';
+import {
+  mergeStores, openStore, resolveStorePath, runProcessGone, type RunRecord, type RunStatus, type RunStore,
+} from '../experiments/store.js';
 import { ConfigError } from '../util/schema.js';
 
 export interface StoreIO { stdout: { write(s: string): unknown } }
@@ -18,10 +20,11 @@ export function storeMerge(target: string, sources: string[], io: StoreIO = { st
   for (const s of sources) {
     if (!existsSync(s)) throw new ConfigError(`store merge: source ${s} does not exist`);
   }
+  // Sources checked before the target is created; one transaction; a target this created is removed on failure.
+  const merged = mergeStores(target, sources);
   const store = openStore(target, { staleAfterSeconds: false });
   try {
-    for (const s of sources) {
-      const r = store.merge(s);
+    for (const { source: s, result: r } of merged) {
       io.stdout.write(`merged ${s}: ${r.runs} runs added (${r.metrics} metric rows, ${r.traces} trace rows, ${r.artifacts} artifacts), ` +
         `${r.skipped} already in ${target}\n`);
     }
@@ -42,7 +45,10 @@ export function storeMerge(target: string, sources: string[], io: StoreIO = { st
 export interface RunListing {
   id: string;
   name: string;
-  status: RunStatus;
+  /** 'dead': recorded 'running', but its process is gone (pid no longer exists on this host, or no heartbeat for an hour). */
+  status: RunStatus | 'dead';
+  /** Why a 'dead' run is dead. */
+  reason?: string;
   steps: number | null;
   metric: number | null;
   created: string;
@@ -54,8 +60,10 @@ export function listRunsWithMetric(store: RunStore, metric: string, filter: { st
   return store.listRuns(filter).map((r: RunRecord) => {
     const series = store.metricSeries(r.id, metric);
     const loss = r.statusStep == null ? store.metricSeries(r.id, 'train/loss') : undefined;
+    // Read-only, yet a run whose process is gone is shown as such (the writers would mark it failed).
+    const gone = runProcessGone(r);
     return {
-      id: r.id, name: r.name, status: r.status,
+      id: r.id, name: r.name, status: gone ? 'dead' : r.status, ...(gone ? { reason: `process gone: ${gone}` } : {}),
       steps: r.statusStep ?? (loss && loss.step.length ? loss.step[loss.step.length - 1]! : null),
       metric: series.value.length ? series.value[series.value.length - 1]! : null,
       created: r.createdAt, hash: r.configHash,

@@ -127,10 +127,12 @@ export class SweepDisplay {
         }
         break;
       case 'skip':
+        if (e.slot !== undefined) this.slots.delete(e.slot);
         this.done++;
         this.permanent(`skipped ${runLabel(e.run)} (${e.why})`);
         break;
       case 'waiting': {
+        if (e.released !== undefined) this.slots.delete(e.released);
         const grew = e.runs.length > this.waitingElsewhere;
         this.waitingElsewhere = e.runs.length;
         if (grew) {

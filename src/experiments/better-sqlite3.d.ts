@@ -55,6 +55,8 @@ declare module 'better-sqlite3' {
 
     interface DatabaseConstructor {
       new (filename?: string, options?: Options): Database;
+      /** An in-memory database holding a copy of this serialized database (a file's bytes). */
+      new (serialized: Buffer, options?: Options): Database;
       (filename?: string, options?: Options): Database;
       readonly SqliteError: new (message: string, code: string) => Error & { code: string };
     }

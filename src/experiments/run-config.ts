@@ -65,9 +65,18 @@ export function readConfigFile(path: string): unknown {
   } catch (e) {
     throw new ConfigError(`config ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  const yaml = ['.yaml', '.yml'].includes(extname(path).toLowerCase());
+  let value: unknown;
   try {
-    return ['.yaml', '.yml'].includes(extname(path).toLowerCase()) ? parseYaml(text) : JSON.parse(text);
+    value = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`config ${path}: not valid ${extname(path).slice(1).toUpperCase() || 'JSON'}: ${(e as Error).message}`);
+    throw new ConfigError(`config ${path}: not valid ${yaml ? 'YAML' : extname(path).slice(1).toUpperCase() || 'JSON'}: ${(e as Error).message}`);
   }
+  // A run config is an object: an empty file, null, a number, a string or a list is not one.
+  if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value)) {
+    const what = value === null || value === undefined ? (text.trim() === '' ? 'empty' : 'null')
+      : Array.isArray(value) ? 'an array' : `a ${typeof value} (${JSON.stringify(value).slice(0, 40)})`;
+    throw new ConfigError(`config ${path}: the file holds ${what === 'empty' ? 'nothing' : what}, not an object (a run config is { model, data, train, ... })`);
+  }
+  return value;
 }

@@ -6,12 +6,12 @@ import { initBackend, type BackendInfo } from '../engine/backend.js';
 import { LM } from '../models/llama.js';
 import { ViT } from '../models/vit.js';
 import type { Model } from '../models/types.js';
-import { readCheckpoint } from '../train/checkpoint.js';
+import { checkResumeConfig, readCheckpoint } from '../train/checkpoint.js';
 import { createTask } from '../train/tasks.js';
-import { trainLoop, type LoopResult, type TrainProgress } from '../train/trainer.js';
+import { trainLoop, trainLoopAsync, type LoopOptions, type LoopResult, type TrainProgress } from '../train/trainer.js';
 import type { RunStatus, TraceRow, TrainSink } from '../train/sink.js';
 import { resolveRunConfig, type RunConfig } from './run-config.js';
-import { openStore, type RunStore } from './store.js';
+import { openStore, type RunRecord, type RunStore } from './store.js';
 
 export interface RunOptions {
   /** An open store, a path to one, or false for none (a memory-only run). Default: runs/dytlab.sqlite. */
@@ -25,6 +25,30 @@ export interface RunOptions {
   /** Keep the trained model (the caller disposes it); otherwise it is disposed. */
   keepModel?: boolean;
   signal?: AbortSignal;
+  /**
+   * For a CLI process (`dytlab train` passes it): on SIGINT or SIGTERM, stop at
+   * the next step boundary, record the run 'interrupted' with its step, write a
+   * checkpoint (when the run has a store file), print one line on stderr saying
+   * how to resume, and exit the process with 130 (SIGINT) or 143 (SIGTERM). A
+   * second signal exits at once.
+   */
+  handleSignals?: boolean;
+  /**
+   * Record the run only if the store has no finished or diverged run with the
+   * same config and none in flight in a live process (RunStore.claimRun, one
+   * transaction); otherwise throw a RunClaimedError. What sweeps use, so that
+   * two sweeps on one store never train a combination twice.
+   */
+  claim?: boolean;
+}
+
+/** runTraining with claim: true found the config done, or in flight in another live process; nothing was trained. */
+export class RunClaimedError extends Error {
+  constructor(readonly state: 'done' | 'running', readonly run: RunRecord, storePath: string) {
+    super(`run store ${storePath}: config ${run.configHash.slice(0, 12)} is ${state === 'done'
+      ? `already done (run ${run.id}, ${run.status})` : `in flight in process ${run.pid} on ${run.hostname} (run ${run.id})`}`);
+    this.name = 'RunClaimedError';
+  }
 }
 
 export interface RunResult extends LoopResult {
@@ -54,8 +78,54 @@ export function createRunTask(cfg: RunConfig): ReturnType<typeof createTask> {
   });
 }
 
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** SIGINT/SIGTERM turned into an abort (the first) and an immediate exit (the second), while installed. */
+function catchSignals(): { signal: AbortSignal; caught: () => NodeJS.Signals | undefined; dispose: () => void } {
+  const ctl = new AbortController();
+  let caught: NodeJS.Signals | undefined;
+  let at = 0;
+  const on = (sig: NodeJS.Signals) => {
+    // One Ctrl-C can arrive twice (the terminal signals the whole process group, and a sweep passes it on).
+    if (caught && Date.now() - at < 1000) return;
+    if (caught) {
+      process.stderr.write(`\n${sig} again: exiting now; the run stays 'running' until the store sees its process is gone\n`);
+      process.exit(SIGNAL_EXIT[sig] ?? 1);
+    }
+    caught = sig;
+    at = Date.now();
+    process.stderr.write(`\n${sig}: stopping at the end of this step (${sig} again to exit at once)\n`);
+    ctl.abort(sig);
+  };
+  for (const s of Object.keys(SIGNAL_EXIT)) process.on(s, on);
+  return {
+    signal: ctl.signal,
+    caught: () => caught,
+    dispose: () => { for (const s of Object.keys(SIGNAL_EXIT)) process.off(s, on); },
+  };
+}
+
 /** Train one run from a config object (or resume one from a checkpoint). */
 export async function runTraining(config: unknown | undefined, opts: RunOptions = {}): Promise<RunResult> {
+  const signals = opts.handleSignals ? catchSignals() : undefined;
+  try {
+    const r = await train(config, opts, signals?.signal);
+    const sig = signals?.caught();
+    if (sig && r.status === 'interrupted') {
+      const ckpt = r.checkpoints.at(-1);
+      process.stderr.write(`dytlab: ${r.reason ?? `interrupted by ${sig}`} of ${r.config.train.steps}; ` +
+        `${r.runId ? `run ${r.runId} recorded as interrupted; ` : ''}` +
+        (ckpt ? `resume with: dytlab train --resume ${ckpt} (or run its sweep again)\n`
+          : 'no checkpoint was written (no run store file); run it again to start over\n'));
+      process.exit(SIGNAL_EXIT[sig] ?? 1);
+    }
+    return r;
+  } finally {
+    signals?.dispose();
+  }
+}
+
+async function train(config: unknown | undefined, opts: RunOptions, interrupt: AbortSignal | undefined): Promise<RunResult> {
   // A checkpoint is read (and checked) before anything is recorded.
   const checkpoint = opts.resumeFrom ? readCheckpoint(opts.resumeFrom) : undefined;
   const raw = config ?? checkpoint?.config;
@@ -64,25 +134,39 @@ export async function runTraining(config: unknown | undefined, opts: RunOptions 
   const first = resolveRunConfig(raw);
   const backend = await initBackend(first.backend);
   const { task, vocabSize } = createRunTask(first);
-  const cfg = resolveRunConfig(raw, 'run config', vocabSize);
+  let cfg: RunConfig;
+  try {
+    cfg = resolveRunConfig(raw, 'run config', vocabSize);
+    // Resuming continues the checkpoint's run: same model, data and optimizer, and steps left to train.
+    if (checkpoint) checkResumeConfig(checkpoint, resolveRunConfig(checkpoint.config, `checkpoint ${checkpoint.path}: config`, vocabSize), cfg);
+  } catch (e) {
+    task.dispose();
+    throw e;
+  }
   const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
   const store = opts.store === false ? undefined : typeof opts.store === 'object' ? opts.store : openStore(opts.store);
   const ownsStore = store !== undefined && typeof opts.store !== 'object';
   let runId: string | undefined;
   try {
     if (store) {
-      const rec = store.createRun({
+      const init = {
         config: cfg, kind: cfg.model.kind, name: cfg.name, seed: cfg.seed, backend,
         ...(opts.resumeFrom ? { resumeOf: opts.resumeFrom } : {}),
-      });
-      runId = rec.id;
-      store.startRun(runId);
+      };
+      if (opts.claim) {
+        const c = store.claimRun(init);
+        if (!c.claimed) throw new RunClaimedError(c.state, c.run, store.path);
+        runId = c.run.id;
+      } else {
+        runId = store.createRun(init).id;
+        store.startRun(runId);
+      }
       store.logMetrics(runId, 0, Object.fromEntries(Object.entries(task.info).filter(([, v]) => typeof v === 'number')) as Record<string, number>);
     }
     const sink = store && runId ? storeSink(store, runId) : nullSink;
     // Checkpoints live beside the store (runs/checkpoints/<run id>/); an in-memory store keeps none.
     const checkpointDir = store && runId && store.path !== ':memory:' ? join(dirname(store.path), 'checkpoints', runId) : undefined;
-    const result = trainLoop(model, task, cfg.train, sink, {
+    const loopOpts: LoopOptions = {
       runConfig: cfg,
       ...(checkpointDir ? { checkpointDir } : {}),
       ...(checkpoint ? { resumeFrom: checkpoint } : {}),
@@ -90,7 +174,11 @@ export async function runTraining(config: unknown | undefined, opts: RunOptions 
       ...(opts.progress !== undefined ? { progress: opts.progress } : {}),
       ...(opts.stopAfter !== undefined ? { stopAfter: opts.stopAfter } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    };
+    // With signals to watch, the loop gives the event loop a turn after every step (their handlers run there).
+    const result = interrupt
+      ? await trainLoopAsync(model, task, cfg.train, sink, { ...loopOpts, interrupt })
+      : trainLoop(model, task, cfg.train, sink, loopOpts);
     return { ...result, ...(runId ? { runId } : {}), config: cfg, backend, taskInfo: task.info, ...(opts.keepModel ? { model } : {}) };
   } catch (e) {
     // Whatever went wrong, the store says so: a run is never left 'running' by a failure we saw.

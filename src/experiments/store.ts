@@ -20,7 +20,7 @@
 // the strings "NaN", "Infinity", "-Infinity", read back as numbers.
 //
 // Run ids are ULIDs (store-codec.ts): 26 characters, sortable by creation time.
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -40,7 +40,7 @@ export { toTable, parquetToTable } from './store-frames.js';
 export type { ColumnTable } from './store-frames.js';
 
 /** Version of the tables below; a store records the version it was written with. */
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 /** Default store file, relative to the current working directory. */
 export const DEFAULT_STORE_PATH = join('runs', 'dytlab.sqlite');
 /** Runs still 'running' whose last heartbeat is older than this are marked failed when a store is opened. */
@@ -48,9 +48,10 @@ export const DEFAULT_STALE_SECONDS = 3600;
 /** How long a writer waits for another process's write lock before failing (ms). */
 export const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
 
-export const RUN_STATUSES = ['created', 'running', 'finished', 'diverged', 'failed'] as const;
+export const RUN_STATUSES = ['created', 'running', 'finished', 'diverged', 'failed', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const FINAL_STATUSES = ['finished', 'diverged', 'failed'] as const;
+/** How a run ends. 'interrupted': stopped by SIGINT/SIGTERM at a step boundary (resumable from its checkpoint; a sweep runs it again). */
+export const FINAL_STATUSES = ['finished', 'diverged', 'failed', 'interrupted'] as const;
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
 /** The reason markStaleRuns gives starts with this. */
 export const STALE_REASON_PREFIX = 'process died';
@@ -158,15 +159,16 @@ export type ExportWhat = 'runs' | 'metrics' | 'traces';
 export interface ExportResult { path: string; rows: number }
 export interface MergeResult { runs: number; skipped: number; metrics: number; traces: number; artifacts: number }
 
+/** What claimRun found: the run it recorded as running in this process, or the run that makes a new one unnecessary. */
+export type ClaimResult =
+  | { claimed: true; run: RunRecord }
+  /** done: a finished (else diverged) run with this config hash exists; running: one is in flight in a live process. */
+  | { claimed: false; state: 'done' | 'running'; run: RunRecord };
+
 // ---------------------------------------------------------------------------
 // Schema
 
-const SCHEMA_V1 = `
-CREATE TABLE meta (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-);
-CREATE TABLE runs (
+const runsTable = (name: string, statuses: readonly string[]) => `CREATE TABLE ${name} (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
   kind TEXT NOT NULL,
@@ -174,7 +176,7 @@ CREATE TABLE runs (
   config_hash TEXT NOT NULL,
   seed INTEGER NOT NULL,
   backend TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('created', 'running', 'finished', 'diverged', 'failed')),
+  status TEXT NOT NULL CHECK (status IN (${statuses.map((x) => `'${x}'`).join(', ')})),
   status_reason TEXT,
   status_step INTEGER,
   resume_of TEXT,
@@ -187,9 +189,18 @@ CREATE TABLE runs (
   hostname TEXT,
   last_heartbeat TEXT,
   dytlab_version TEXT NOT NULL
-);
+);`;
+const RUNS_INDEXES = `
 CREATE INDEX runs_config_hash ON runs (config_hash, status);
-CREATE INDEX runs_status ON runs (status);
+CREATE INDEX runs_status ON runs (status);`;
+
+const SCHEMA = `
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+${runsTable('runs', RUN_STATUSES)}
+${RUNS_INDEXES}
 CREATE TABLE metrics (
   run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
   step INTEGER NOT NULL,
@@ -224,8 +235,18 @@ CREATE TABLE artifacts (
 CREATE INDEX artifacts_run ON artifacts (run_id, kind, step);
 `;
 
-/** Migrations from version v to v + 1, applied in order inside one transaction. */
-const MIGRATIONS: Record<number, string> = {};
+/**
+ * Migrations from version v to v + 1, applied in order inside one transaction
+ * (with foreign keys off, so that rebuilding a table cascades nothing).
+ * 1 -> 2: the status 'interrupted' (the runs table is rebuilt for its CHECK constraint).
+ */
+const MIGRATIONS: Record<number, string> = {
+  1: `${runsTable('runs_v2', RUN_STATUSES)}
+INSERT INTO runs_v2 SELECT * FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+${RUNS_INDEXES}`,
+};
 
 const RUN_COLUMNS = [
   'id', 'name', 'kind', 'config', 'config_hash', 'seed', 'backend', 'status', 'status_reason', 'status_step',
@@ -344,9 +365,38 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Why a 'running' run's process is gone, or undefined while it may be alive:
+ * on this host, its pid no longer exists (this process counts as alive); on
+ * any host, its last heartbeat is older than olderThanSeconds. Reads only: a
+ * read-only listing uses it to show dead runs as dead.
+ */
+export function runProcessGone(
+  run: Pick<RunRecord, 'status' | 'pid' | 'hostname' | 'lastHeartbeat' | 'startedAt' | 'createdAt'>,
+  opts: { olderThanSeconds?: number; host?: string; now?: string } = {},
+): string | undefined {
+  if (run.status !== 'running') return undefined;
+  const host = opts.host ?? osHostname();
+  const beat = run.lastHeartbeat ?? run.startedAt ?? run.createdAt;
+  const limit = opts.olderThanSeconds ?? DEFAULT_STALE_SECONDS;
+  const age = secondsBetween(beat, opts.now ?? nowIso()) ?? Infinity;
+  if (run.hostname === host && run.pid != null && run.pid !== process.pid && !pidAlive(run.pid)) {
+    return `pid ${run.pid} on ${run.hostname} no longer exists`;
+  }
+  if (age > limit) return `last heartbeat ${age.toFixed(0)} s ago, older than the ${limit} s limit`;
+  return undefined;
+}
+
 function isBusy(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+/** SQLite could not read a read-only WAL database in place (it needs to create the -shm file beside it). */
+function cannotReadInPlace(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_READONLY_CANTINIT' || code === 'SQLITE_READONLY_RECOVERY' ||
+    code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY';
 }
 
 function sleepMs(ms: number): void {
@@ -370,15 +420,30 @@ function parseJsonObject(text: string | null): Record<string, unknown> | null {
   return text == null ? null : (parseNonFinite(text) as Record<string, unknown>);
 }
 
-function rowToRun(r: RunRow): RunRecord {
+/** A JSON object column of a run row; anything else (invalid JSON, null, a number, an array) is an error naming the file, run and column. */
+function jsonObjectColumn(text: unknown, column: string, runId: string, path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = typeof text === 'string' ? JSON.parse(text) : text;
+  } catch (e) {
+    throw new StoreError(`run store ${path}: run ${runId}: ${column} is not valid JSON (${(e as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new StoreError(`run store ${path}: run ${runId}: ${column} = ${showValue(typeof text === 'string' ? text.slice(0, 60) : text)} ` +
+      `is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}, not an object`);
+  }
+  return v as Record<string, unknown>;
+}
+
+function rowToRun(r: RunRow, path: string): RunRecord {
   return {
     id: r.id,
     name: r.name,
     kind: r.kind,
-    config: JSON.parse(r.config) as Record<string, unknown>,
+    config: jsonObjectColumn(r.config, 'config', r.id, path),
     configHash: r.config_hash,
     seed: r.seed,
-    backend: JSON.parse(r.backend) as Record<string, unknown>,
+    backend: jsonObjectColumn(r.backend, 'backend', r.id, path),
     status: r.status,
     statusReason: r.status_reason,
     statusStep: r.status_step,
@@ -425,7 +490,9 @@ export class RunStore {
   /** Absolute path of the store file (or ':memory:'). */
   readonly path: string;
   readonly readonly: boolean;
-  private readonly db: Database.Database;
+  private db: Database.Database;
+  /** True when a read-only store could not be read in place and was read into memory (see openSnapshot). */
+  readonly snapshot: boolean = false;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly busyTimeoutMs: number;
   private readonly host = osHostname();
@@ -451,12 +518,16 @@ export class RunStore {
       this.init(memory);
     } catch (e) {
       this.db.close();
-      if (e instanceof StoreError) throw e;
-      const code = (e as { code?: string }).code;
-      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-        throw new StoreError(`${this.path} is not a dytlab run store: not an SQLite database (${(e as Error).message})`);
+      if (!(this.readonly && !memory && cannotReadInPlace(e))) throw this.storeError(e, 'cannot open');
+      // A WAL store in a directory this process cannot write (no -shm to create): read a copy.
+      this.db = this.openSnapshot(e as Error);
+      (this as { snapshot: boolean }).snapshot = true;
+      try {
+        this.init(memory);
+      } catch (e2) {
+        this.db.close();
+        throw this.storeError(e2, 'cannot open');
       }
-      throw new StoreError(`cannot open run store ${this.path}: ${(e as Error).message}`);
     }
     if (!this.readonly && options.staleAfterSeconds !== false) {
       this.markStaleRuns({ olderThanSeconds: options.staleAfterSeconds ?? DEFAULT_STALE_SECONDS });
@@ -479,7 +550,6 @@ export class RunStore {
       }
       this.db.pragma('synchronous = NORMAL');
     }
-    this.db.pragma('foreign_keys = ON');
 
     const check = (names: string[]): number | 'empty' => {
       if (!names.includes('meta')) {
@@ -505,21 +575,21 @@ export class RunStore {
     };
 
     if (this.readonly) {
+      // Never written: an older schema is read as it is (every version so far has the same columns; only
+      // the statuses allowed grew), and the migration waits until a process opens it for writing.
       const v = check(tables());
       if (v === 'empty') throw new StoreError(`${this.path} is an empty SQLite database, not a dytlab run store`);
-      if (v < STORE_SCHEMA_VERSION) {
-        throw new StoreError(`run store ${this.path} has schema version ${v}; this dytlab uses ${STORE_SCHEMA_VERSION}. ` +
-          'Open it once for writing to migrate it.');
-      }
       return;
     }
     // Creation and migration run in one IMMEDIATE transaction, so processes
-    // that open a new store at the same moment create it exactly once.
+    // that open a new store at the same moment create it exactly once. Foreign
+    // keys are off meanwhile (a migration that rebuilds the runs table must not
+    // cascade into its metrics); the pragma cannot change inside a transaction.
+    this.db.pragma('foreign_keys = OFF');
     retryBusy(() => this.db.transaction(() => {
       const v = check(tables());
       if (v === 'empty') {
-        this.db.exec(SCHEMA_V1);
-        for (let from = 1; from < STORE_SCHEMA_VERSION; from++) this.db.exec(MIGRATIONS[from]);
+        this.db.exec(SCHEMA);
         const put = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
         put.run('app', 'dytlab');
         put.run('schema_version', String(STORE_SCHEMA_VERSION));
@@ -536,9 +606,59 @@ export class RunStore {
         this.db.exec(sql);
       }
       if (v < STORE_SCHEMA_VERSION) {
+        const broken = this.db.pragma('foreign_key_check') as unknown[];
+        if (broken.length) throw new StoreError(`run store ${this.path}: migration to schema version ${STORE_SCHEMA_VERSION} found ${broken.length} rows whose run is missing`);
         this.db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(STORE_SCHEMA_VERSION));
       }
     }).immediate(), this.busyTimeoutMs);
+    this.db.pragma('foreign_keys = ON');
+  }
+
+  /**
+   * A read-only store that SQLite cannot read in place: a WAL database whose
+   * directory this process may not write (SQLite needs to create its -shm
+   * file). Without a write-ahead log holding commits, the file alone is the
+   * whole store, and a copy of it in memory reads exactly what is there.
+   */
+  private openSnapshot(cause: Error): Database.Database {
+    const wal = `${this.path}-wal`;
+    if (existsSync(wal) && statSync(wal).size > 0) {
+      throw new StoreError(`run store ${this.path}: cannot be read in place (SQLite: ${cause.message}): it is in WAL mode, ` +
+        `this process cannot write its directory, and its write-ahead log ${wal} holds commits that are not in the file yet. ` +
+        'Open it once with write access (e.g. dytlab store ls as its owner) or copy the .sqlite and its -wal file to a writable directory.');
+    }
+    let buf: Buffer;
+    try {
+      buf = readFileSync(this.path);
+    } catch (e) {
+      throw new StoreError(`cannot open run store ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    // Bytes 18-19 of the header say WAL (2); an in-memory database must read as rollback-journal (1). Only the copy changes.
+    if (buf.length >= 100 && buf.subarray(0, 16).toString('latin1') === 'SQLite format 3\0') buf[18] = buf[19] = 1;
+    try {
+      return new Database(buf, { readonly: true });
+    } catch (e) {
+      throw this.storeError(e, 'cannot open');
+    }
+  }
+
+  /** An SQLite error as a StoreError naming this store's file and what SQLite said. */
+  private storeError(e: unknown, doing?: string): Error {
+    if (e instanceof StoreError) return e;
+    const code = (e as { code?: unknown }).code;
+    const msg = (e as Error)?.message ?? String(e);
+    if (code === 'SQLITE_NOTADB') {
+      return new StoreError(`run store ${this.path}: not a dytlab run store: not an SQLite database (SQLite: ${msg})`);
+    }
+    if (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT')) {
+      return new StoreError(`run store ${this.path}: the file is corrupt (SQLite: ${msg}); ` +
+        'what is still readable can be recovered with sqlite3\'s .recover');
+    }
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+      return new StoreError(`run store ${this.path}: ${doing ? `${doing}: ` : ''}${msg} (SQLite: ${code})`);
+    }
+    if (doing === 'cannot open' && e instanceof Error) return new StoreError(`cannot open run store ${this.path}: ${msg}`);
+    return e as Error;
   }
 
   // -- internals -------------------------------------------------------------
@@ -551,12 +671,37 @@ export class RunStore {
   private stmt(sql: string): Database.Statement {
     let s = this.statements.get(sql);
     if (!s) {
-      s = this.conn.prepare(sql);
-      this.statements.set(sql, s);
+      s = this.guard(() => this.conn.prepare(sql));
+      this.statements.set(sql, this.guarded(s));
+      s = this.statements.get(sql)!;
     } else if (!this.db.open) {
       throw new StoreError(`run store ${this.path} is closed`);
     }
     return s;
+  }
+
+  /** Runs fn, turning an SQLite error (corrupt file, not a database, I/O) into a StoreError naming the file. BUSY passes (retryBusy). */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw isBusy(e) ? e : this.storeError(e);
+    }
+  }
+
+  /** A statement whose calls go through guard(). */
+  private guarded(s: Database.Statement): Database.Statement {
+    const g: Database.Statement = {
+      get source() { return s.source; },
+      get reader() { return s.reader; },
+      run: (...a: unknown[]) => this.guard(() => s.run(...a)),
+      get: (...a: unknown[]) => this.guard(() => s.get(...a)),
+      all: (...a: unknown[]) => this.guard(() => s.all(...a)),
+      iterate: (...a: unknown[]) => this.guard(() => s.iterate(...a)),
+      pluck(toggle = true) { s.pluck(toggle); return g; },
+      raw(toggle = true) { s.raw(toggle); return g; },
+    };
+    return g;
   }
 
   /** Runs fn in one BEGIN IMMEDIATE transaction (committed on return, rolled back on throw). */
@@ -564,7 +709,11 @@ export class RunStore {
     if (this.readonly) throw new StoreError(`run store ${this.path} was opened read-only`);
     const conn = this.conn;
     if (conn.inTransaction) return fn();
-    return retryBusy(() => conn.transaction(fn).immediate(), this.busyTimeoutMs);
+    try {
+      return retryBusy(() => conn.transaction(fn).immediate(), this.busyTimeoutMs);
+    } catch (e) {
+      throw this.storeError(e);
+    }
   }
 
   private unknownRun(id: unknown): StoreError {
@@ -691,7 +840,7 @@ export class RunStore {
 
   /** The run with this id; throws (naming the id and the store) when there is none. */
   getRun(id: string): RunRecord {
-    return rowToRun(this.runRow(id));
+    return rowToRun(this.runRow(id), this.path);
   }
 
   hasRun(id: string): boolean {
@@ -728,14 +877,14 @@ export class RunStore {
     if (f.configHash !== undefined) { where.push('config_hash = ?'); params.push(f.configHash); }
     if (f.name !== undefined) { where.push('name = ?'); params.push(f.name); }
     const sql = `SELECT * FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
-    return (this.stmt(sql).all(...params) as RunRow[]).map(rowToRun);
+    return (this.stmt(sql).all(...params) as RunRow[]).map((r) => rowToRun(r, this.path));
   }
 
   /** The most recently finished run (status 'finished') with this config hash, if any. */
   findFinished(hash: string): RunRecord | undefined {
     const row = this.stmt(`SELECT * FROM runs WHERE config_hash = ? AND status = 'finished'
       ORDER BY finished_at DESC, id DESC LIMIT 1`).get(hash) as RunRow | undefined;
-    return row && rowToRun(row);
+    return row && rowToRun(row, this.path);
   }
 
   /**
@@ -753,24 +902,68 @@ export class RunStore {
       const now = nowIso();
       let marked = 0;
       for (const r of rows) {
-        const beat = r.last_heartbeat ?? r.started_at ?? r.created_at;
-        const age = secondsBetween(beat, now) ?? Infinity;
-        let why: string | undefined;
-        if (r.hostname === this.host && r.pid != null && r.pid !== process.pid && !pidAlive(r.pid)) {
-          why = `pid ${r.pid} on ${r.hostname} no longer exists`;
-        } else if (age > olderThanSeconds) {
-          why = `${age.toFixed(0)} s ago, older than the ${olderThanSeconds} s limit`;
-        }
-        if (!why) continue;
-        const last = this.stmt('SELECT MAX(step) FROM metrics WHERE run_id = ?').pluck().get(r.id) as number | null;
-        const reason = `${STALE_REASON_PREFIX} (last heartbeat ${beat}; ${why})`;
-        const res = this.stmt(`UPDATE runs SET status = 'failed', status_reason = ?, status_step = ?, finished_at = ?,
-          wall_seconds = ? WHERE id = ? AND status = 'running'`)
-          .run(reason, last, now, secondsBetween(r.started_at ?? r.created_at, beat), r.id);
-        marked += res.changes;
+        const why = this.goneWhy(r, olderThanSeconds, now);
+        if (why) marked += this.markDead(r, why, now);
       }
       return marked;
     });
+  }
+
+  private goneWhy(r: Pick<RunRow, 'pid' | 'hostname' | 'started_at' | 'created_at' | 'last_heartbeat'>, olderThanSeconds: number, now: string): string | undefined {
+    return runProcessGone({
+      status: 'running', pid: r.pid, hostname: r.hostname, lastHeartbeat: r.last_heartbeat, startedAt: r.started_at, createdAt: r.created_at,
+    }, { olderThanSeconds, host: this.host, now });
+  }
+
+  /** Marks a 'running' run whose process is gone failed (inside write()); status_step is the last step it logged. */
+  private markDead(r: Pick<RunRow, 'id' | 'started_at' | 'created_at' | 'last_heartbeat'>, why: string, now: string): number {
+    const beat = r.last_heartbeat ?? r.started_at ?? r.created_at;
+    const last = this.stmt('SELECT MAX(step) FROM metrics WHERE run_id = ?').pluck().get(r.id) as number | null;
+    const reason = `${STALE_REASON_PREFIX} (last heartbeat ${beat}; ${why})`;
+    return this.stmt(`UPDATE runs SET status = 'failed', status_reason = ?, status_step = ?, finished_at = ?,
+      wall_seconds = ? WHERE id = ? AND status = 'running'`)
+      .run(reason, last, now, secondsBetween(r.started_at ?? r.created_at, beat), r.id).changes;
+  }
+
+  /**
+   * Claims a config for this process, atomically (one BEGIN IMMEDIATE
+   * transaction): when the store holds no finished or diverged run with the
+   * same config hash and none 'running' in a live process, records a new run
+   * as 'running' here (pid, host, heartbeat) and returns it; otherwise returns
+   * the run that is done or in flight. Two processes claiming the same config
+   * at once: exactly one gets it. A 'running' run whose process is gone is
+   * marked failed on the way. olderThanSeconds: heartbeat age after which a
+   * run of another host counts as gone (default DEFAULT_STALE_SECONDS).
+   */
+  claimRun(init: RunInit, opts: { olderThanSeconds?: number } = {}): ClaimResult {
+    const p = parseWith(runInitSchema, init, `claimRun (run store ${this.path})`);
+    const configText = canonicalJson(p.config);
+    const hash = configHash(p.config);
+    const id = newRunId();
+    const now = nowIso();
+    const found = this.write((): { id: string; state?: 'done' | 'running' } => {
+      const rows = this.stmt(`SELECT * FROM runs WHERE config_hash = ? AND status IN ('finished', 'diverged', 'running')
+        ORDER BY created_at, id`).all(hash) as RunRow[];
+      const done = rows.filter((r) => r.status === 'finished').at(-1) ?? rows.filter((r) => r.status === 'diverged').at(-1);
+      if (done) return { id: done.id, state: 'done' };
+      let live: RunRow | undefined;
+      for (const r of rows) {
+        if (r.status !== 'running') continue;
+        const why = this.goneWhy(r, opts.olderThanSeconds ?? DEFAULT_STALE_SECONDS, now);
+        if (why) this.markDead(r, why, now);
+        else live = r;
+      }
+      if (live) return { id: live.id, state: 'running' };
+      const resume = this.resolveResume(p.resumeOf, p.resumeFrom);
+      this.stmt(`INSERT INTO runs (id, name, kind, config, config_hash, seed, backend, status, resume_of, resume_from,
+        created_at, started_at, pid, hostname, last_heartbeat, dytlab_version)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(id, p.name ?? `${p.kind}-${hash.slice(0, 8)}`, p.kind, configText, hash, p.seed, stringifyNonFinite(p.backend),
+          resume.of, resume.from, now, now, process.pid, this.host, now, VERSION);
+      return { id };
+    });
+    const run = this.getRun(found.id);
+    return found.state ? { claimed: false, state: found.state, run } : { claimed: true, run };
   }
 
   // -- metrics -----------------------------------------------------------------
@@ -1118,39 +1311,70 @@ export class RunStore {
    * already here are skipped, whatever their state in the other store.
    */
   merge(otherStorePath: string): MergeResult {
-    const other = resolve(otherStorePath);
+    return this.mergeAll([otherStorePath])[0]!;
+  }
+
+  /**
+   * merge() of several stores in one transaction: after a failure (a corrupt
+   * source, a full disk) this store is as it was. Each source is opened
+   * read-only (and so checked) before anything is written.
+   */
+  mergeAll(otherStorePaths: readonly string[]): MergeResult[] {
     if (this.readonly) throw new StoreError(`run store ${this.path} was opened read-only`);
-    // Validates the other file (a dytlab store with this schema version) with a clear error otherwise.
-    new RunStore(other, { readonly: true, busyTimeoutMs: this.busyTimeoutMs }).close();
-    if (other === this.path) {
-      const n = this.stmt('SELECT COUNT(*) FROM runs').pluck().get() as number;
-      return { runs: 0, skipped: n, metrics: 0, traces: 0, artifacts: 0 };
-    }
-    const conn = this.conn;
-    conn.prepare('ATTACH DATABASE ? AS merge_src').run(other);
+    const sources: RunStore[] = [];
     try {
-      return this.write(() => {
-        const total = conn.prepare('SELECT COUNT(*) FROM merge_src.runs').pluck().get() as number;
-        conn.exec('CREATE TEMP TABLE IF NOT EXISTS merge_ids (id TEXT PRIMARY KEY); DELETE FROM temp.merge_ids;');
-        conn.exec(`INSERT INTO temp.merge_ids (id) SELECT id FROM merge_src.runs WHERE id NOT IN (SELECT id FROM main.runs)`);
-        const copy = (table: string, columns: readonly string[], key: string): number => conn.prepare(
-          `INSERT INTO main.${table} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM merge_src.${table}
-           WHERE ${key} IN (SELECT id FROM temp.merge_ids)`,
-        ).run().changes;
-        const runs = copy('runs', RUN_COLUMNS, 'id');
-        const result: MergeResult = {
-          runs,
-          skipped: total - runs,
-          metrics: copy('metrics', METRIC_COLUMNS, 'run_id'),
-          traces: copy('traces', TRACE_COLUMNS, 'run_id'),
-          artifacts: copy('artifacts', ARTIFACT_COLUMNS, 'run_id'),
-        };
-        conn.exec('DELETE FROM temp.merge_ids');
-        return result;
-      });
+      for (const p of otherStorePaths) {
+        const other = resolve(p);
+        sources.push(other === this.path ? this : new RunStore(other, { readonly: true, busyTimeoutMs: this.busyTimeoutMs }));
+      }
+      return this.write(() => sources.map((src) => (src === this ? this.selfMerge() : this.copyRuns(src))));
     } finally {
-      conn.prepare('DETACH DATABASE merge_src').run();
+      for (const src of sources) if (src !== this) src.close();
     }
+  }
+
+  private selfMerge(): MergeResult {
+    const n = this.stmt('SELECT COUNT(*) FROM runs').pluck().get() as number;
+    return { runs: 0, skipped: n, metrics: 0, traces: 0, artifacts: 0 };
+  }
+
+  /** Rows of a query on this store, read one at a time; SQLite errors name this store's file. */
+  private *rows(sql: string, ...params: unknown[]): Generator<unknown[]> {
+    const it = this.guard(() => this.conn.prepare(sql).raw().iterate(...params));
+    for (;;) {
+      const next = this.guard(() => it.next());
+      if (next.done) return;
+      yield next.value as unknown[];
+    }
+  }
+
+  /** Copies src's runs that are absent here, with their rows (inside write()). */
+  private copyRuns(src: RunStore): MergeResult {
+    const ids = [...src.rows('SELECT id FROM runs ORDER BY created_at, id')].map((r) => r[0] as string);
+    const fresh = ids.filter((id) => !this.hasRun(id));
+    const result: MergeResult = { runs: 0, skipped: ids.length - fresh.length, metrics: 0, traces: 0, artifacts: 0 };
+    const insert = (table: string, columns: readonly string[]) =>
+      this.stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
+    const tables = [
+      ['runs', RUN_COLUMNS, 'id', 'runs'], ['metrics', METRIC_COLUMNS, 'run_id', 'metrics'],
+      ['traces', TRACE_COLUMNS, 'run_id', 'traces'], ['artifacts', ARTIFACT_COLUMNS, 'run_id', 'artifacts'],
+    ] as const;
+    for (const id of fresh) {
+      for (const [table, columns, key, count] of tables) {
+        const ins = insert(table, columns);
+        for (const row of src.rows(`SELECT ${columns.join(', ')} FROM ${table} WHERE ${key} = ?${table === 'artifacts' ? ' ORDER BY id' : ''}`, id)) {
+          ins.run(...row);
+          result[count]++;
+        }
+      }
+    }
+    return result;
+  }
+
+  /** SQLite's quick_check of the whole file: the problems it finds (none: []). */
+  check(): string[] {
+    const rows = this.guard(() => this.conn.pragma('quick_check') as { quick_check: string }[]);
+    return rows.map((r) => r.quick_check).filter((t) => t !== 'ok');
   }
 
   /** Closes the database; later calls throw. Closing twice is harmless. */
@@ -1167,4 +1391,45 @@ export class RunStore {
  */
 export function openStore(path?: string, options?: StoreOptions): RunStore {
   return new RunStore(path, options);
+}
+
+export interface MergeStoresResult { source: string; result: MergeResult }
+
+/**
+ * Merges every source into target (created if needed) in one transaction.
+ * The sources are checked first (they exist, are dytlab stores, pass SQLite's
+ * quick_check), before the target is created; if the merge fails anyway, a
+ * target this call created is removed, and one that existed is unchanged.
+ */
+export function mergeStores(target: string, sources: readonly string[], opts: { busyTimeoutMs?: number } = {}): MergeStoresResult[] {
+  const file = resolveStorePath(target);
+  if (file === ':memory:') throw new StoreError('store merge: the target must be a file, not ":memory:"');
+  if (sources.length === 0) throw new StoreError(`store merge ${file}: give at least one source`);
+  for (const s of sources) {
+    if (!existsSync(s)) throw new StoreError(`store merge: source ${s} does not exist`);
+    const src = new RunStore(s, { readonly: true, ...opts });
+    try {
+      const problems = src.check();
+      if (problems.length) {
+        throw new StoreError(`store merge: source ${src.path} is corrupt (SQLite quick_check: ${problems.slice(0, 3).join('; ')}); ` +
+          `nothing was merged into ${file}`);
+      }
+    } finally {
+      src.close();
+    }
+  }
+  const existed = existsSync(file);
+  let store: RunStore | undefined;
+  try {
+    store = new RunStore(file, { staleAfterSeconds: false, ...opts });
+    const results = store.mergeAll(sources);
+    return results.map((result, i) => ({ source: sources[i]!, result }));
+  } catch (e) {
+    store?.close();
+    store = undefined;
+    if (!existed) for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) rmSync(f, { force: true });
+    throw e;
+  } finally {
+    store?.close();
+  }
 }

@@ -12,7 +12,10 @@
 // runs again exactly the combinations that have no finished or diverged run.
 // A combination 'running' in another live process (another sweep on the
 // same store) is not started twice: the runner waits for it and runs it only
-// if that process dies without a result.
+// if that process dies without a result. The check is not left to chance: a
+// worker claims its combination in one store transaction (RunStore.claimRun)
+// and, when another process got there between the runner's look and the
+// claim, reports so and trains nothing (the runner then waits, or skips).
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -45,6 +48,8 @@ export type WorkerMessage =
   | { type: 'ready' }
   | ({ type: 'progress' } & WorkerProgress)
   | { type: 'done'; status: 'finished' | 'diverged' | 'failed'; step: number; hash: string; runId?: string; reason?: string; lastEval?: Record<string, number> }
+  /** The worker's claim found the combination done, or in flight in another live process: it trained nothing. */
+  | { type: 'claimed'; state: 'done' | 'running'; runId: string; hash: string }
   | { type: 'error'; message: string };
 
 // -- events and results ------------------------------------------------------------
@@ -65,10 +70,13 @@ export type SweepEvent =
   | { type: 'start'; slot: number; run: PlannedRun; pid: number }
   | { type: 'progress'; slot: number; run: PlannedRun; progress: WorkerProgress }
   | { type: 'end'; slot: number; run: PlannedRun; outcome: RunOutcome }
-  /** Combinations found done (or in flight elsewhere) when the runner came to them. */
-  | { type: 'skip'; run: PlannedRun; why: 'done' | 'done elsewhere' }
-  /** The combinations in flight in another live process, which this runner waits for (sent when the set changes). */
-  | { type: 'waiting'; runs: PlannedRun[] };
+  /** Combinations found done (or in flight elsewhere) when the runner came to them; slot: the worker that found it so (it trained nothing). */
+  | { type: 'skip'; run: PlannedRun; why: 'done' | 'done elsewhere'; slot?: number }
+  /**
+   * The combinations in flight in another live process, which this runner waits for (sent when the set changes);
+   * released: the slot of a worker whose claim found its combination in flight elsewhere (it trained nothing).
+   */
+  | { type: 'waiting'; runs: PlannedRun[]; released?: number };
 
 export interface SweepRunOptions {
   /** The store file or an open store on one (the workers open it too, so not ':memory:'). Default: DYTLAB_STORE or runs/dytlab.sqlite. */
@@ -129,6 +137,7 @@ interface Active {
   started: number;
   output: string;
   reported?: Extract<WorkerMessage, { type: 'done' }>;
+  claimed?: Extract<WorkerMessage, { type: 'claimed' }>;
   error?: string;
   exited: Promise<void>;
   exitText?: string;
@@ -150,6 +159,8 @@ function spawnWorker(run: PlannedRun, slot: number, storePath: string, opts: Swe
       onProgress(p);
     } else if (m.type === 'done') {
       a.reported = m;
+    } else if (m.type === 'claimed') {
+      a.claimed = m;
     } else if (m.type === 'error') {
       a.error = m.message;
     }
@@ -259,6 +270,18 @@ export async function runSweep(plan: SweepPlan, opts: SweepRunOptions = {}): Pro
         active.delete(ended.slot);
         freeSlots.push(ended.slot);
         freeSlots.sort((x, y) => x - y);
+      }
+      if (ended?.claimed && ended.claimed.hash === ended.run.hash) {
+        // Another process got there first (between our look at the store and the worker's claim).
+        if (ended.claimed.state === 'done') {
+          result.alreadyDone++;
+          emit({ type: 'skip', run: ended.run, why: 'done elsewhere', slot: ended.slot });
+        } else {
+          waiting.push(ended.run);
+          lastPoll = Date.now();
+          emit({ type: 'waiting', runs: [...waiting], released: ended.slot });
+        }
+      } else if (ended) {
         const outcome = outcomeOf(ended);
         // A worker that died without reporting leaves its run 'running' under a dead pid.
         if (!ended.reported) store.markStaleRuns({ olderThanSeconds: DEFAULT_STALE_SECONDS });

@@ -40,7 +40,8 @@ function axisCell(p: SweepPoint, axis: SweepAxis): string | number | boolean {
   return typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? v : p.labels[axis.name]!;
 }
 
-export type RunState = 'finished' | 'diverged' | 'failed' | 'running' | 'missing';
+/** interrupted: stopped by a signal (a sweep runs it again; `dytlab train --resume` continues it). */
+export type RunState = 'finished' | 'diverged' | 'failed' | 'interrupted' | 'running' | 'missing';
 
 export interface SweepRunRow {
   index: number;
@@ -61,7 +62,7 @@ export interface SweepRunRow {
 
 function pickRun(runs: RunRecord[]): { state: RunState; run?: RunRecord } {
   const latest = (s: RunRecord['status']) => runs.filter((r) => r.status === s).at(-1);
-  for (const s of ['finished', 'diverged', 'running', 'failed'] as const) {
+  for (const s of ['finished', 'diverged', 'running', 'interrupted', 'failed'] as const) {
     const r = latest(s);
     if (r) return { state: s, run: r };
   }

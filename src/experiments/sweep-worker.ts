@@ -6,7 +6,14 @@
 // 'failed' ("sweep process died") rather than left 'running'. Killed itself,
 // it leaves its run 'running' under its own pid, which the next sweep (or any
 // process opening the store) marks failed because that pid no longer exists.
-import { runTraining } from './run.js';
+// SIGINT/SIGTERM (Ctrl-C reaches the whole process group; an aborted sweep
+// sends SIGTERM): the run stops at its step boundary, recorded 'interrupted'
+// with a checkpoint, and the next sweep runs it again.
+//
+// The run is claimed in the store (one transaction) before it trains: a
+// combination another process finished or is training meanwhile is reported
+// back ('claimed') rather than trained twice.
+import { runTraining, RunClaimedError } from './run.js';
 import { configHash } from './store.js';
 import type { WorkerRequest, WorkerMessage } from './sweep-runner.js';
 
@@ -14,6 +21,8 @@ const parentPid = process.ppid;
 const orphaned = () => process.ppid !== parentPid;
 
 let finishing = false;
+/** While a run trains, a parent that goes away is noticed at the next step (onProgress), which records the run failed. */
+let training = false;
 
 /** Sends a message; resolves once it is written (or could not be: the parent is gone). */
 function send(m: WorkerMessage): Promise<void> {
@@ -36,25 +45,41 @@ async function finish(m: WorkerMessage, code: number): Promise<void> {
 
 async function work(req: WorkerRequest): Promise<void> {
   let last = 0;
-  const r = await runTraining(req.config, {
+  let r: Awaited<ReturnType<typeof runTraining>>;
+  training = true;
+  try {
+    r = await run(req, () => last, (t) => { last = t; });
+  } catch (e) {
+    training = false;
+    if (!(e instanceof RunClaimedError)) throw e;
+    await finish({ type: 'claimed', state: e.state, runId: e.run.id, hash: e.run.configHash }, 0);
+    return;
+  }
+  training = false;
+  await finish({
+    type: 'done', status: r.status === 'interrupted' ? 'failed' : r.status, step: r.step, hash: configHash(r.config),
+    ...(r.runId ? { runId: r.runId } : {}), ...(r.reason ? { reason: r.reason } : {}), ...(r.lastEval ? { lastEval: r.lastEval } : {}),
+  }, 0);
+}
+
+function run(req: WorkerRequest, lastSent: () => number, sent: (t: number) => void): ReturnType<typeof runTraining> {
+  return runTraining(req.config, {
     store: req.store,
+    claim: true,
+    handleSignals: true,
     progress: false,
     onProgress: (p) => {
       // Throwing here ends trainLoop: the run is recorded failed with this reason.
       if (orphaned()) throw new Error(`sweep process ${parentPid} died`);
       const now = Date.now();
-      if (now - last < (req.progressMs ?? 250) && p.step < p.steps) return;
-      last = now;
+      if (now - lastSent() < (req.progressMs ?? 250) && p.step < p.steps) return;
+      sent(now);
       void send({
         type: 'progress', step: p.step, steps: p.steps, loss: p.loss, itemsPerSec: p.itemsPerSec, unit: p.unit,
         etaSec: p.etaSec, ...(p.eval ? { eval: p.eval } : {}),
       });
     },
   });
-  await finish({
-    type: 'done', status: r.status, step: r.step, hash: configHash(r.config),
-    ...(r.runId ? { runId: r.runId } : {}), ...(r.reason ? { reason: r.reason } : {}), ...(r.lastEval ? { lastEval: r.lastEval } : {}),
-  }, 0);
 }
 
 if (!process.send) {
@@ -62,7 +87,7 @@ if (!process.send) {
   process.exit(2);
 }
 // While no training step is running (startup, between messages) the event loop notices the parent going away.
-process.on('disconnect', () => { if (!finishing) process.exit(75); });
+process.on('disconnect', () => { if (!finishing && !training) process.exit(75); });
 process.once('message', (req: WorkerRequest) => {
   work(req).catch((e: Error) => finish({ type: 'error', message: e.message }, 1));
 });

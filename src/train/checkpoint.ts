@@ -58,9 +58,68 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
       throw new Error(`checkpoint ${path}: metadata '${k}' is missing or not JSON`);
     }
   };
+  const count = (k: string): number => {
+    const text = f.metadata[k];
+    const n = text === undefined || text.trim() === '' ? NaN : Number(text);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new Error(`checkpoint ${path}: metadata '${k}' = ${text === undefined ? 'missing' : JSON.stringify(text)} is not a step count (an integer >= 0)`);
+    }
+    return n;
+  };
+  const step = count('step');
+  const optimizerStep = count('optimizer_step');
   const state = parse('trainer_state') as TrainerState;
+  if (state === null || typeof state !== 'object' || Array.isArray(state) || state.divergence === null || typeof state.divergence !== 'object') {
+    throw new Error(`checkpoint ${path}: metadata 'trainer_state' is not a trainer state object`);
+  }
+  if (state.step !== step) {
+    throw new Error(`checkpoint ${path}: metadata 'step' = ${step} but its trainer_state.step = ${JSON.stringify(state.step)}; the file is inconsistent`);
+  }
   state.divergence.min = state.divergence.min ?? Infinity;
-  return { path, step: Number(f.metadata.step), optimizerStep: Number(f.metadata.optimizer_step), config: parse('config'), state, tensors: f.tensors };
+  return { path, step, optimizerStep, config: parse('config'), state, tensors: f.tensors };
+}
+
+/** The optimizer's part of a train config: what the saved moments and the schedule depend on. */
+export const OPTIMIZER_FIELDS = ['lr', 'minLr', 'warmupSteps', 'weightDecay', 'beta1', 'beta2', 'eps', 'clipNorm'] as const;
+
+function leafDiffs(a: unknown, b: unknown, path: string, out: { path: string; ck: unknown; cfg: unknown }[]): void {
+  const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+  if (isObj(a) && isObj(b)) {
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) leafDiffs(a[k], b[k], path ? `${path}.${k}` : k, out);
+  } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+    out.push({ path, ck: a, cfg: b });
+  }
+}
+
+const show = (v: unknown): string => (v === undefined ? 'absent' : JSON.stringify(v));
+
+/**
+ * Refuses to resume `ck` with a run config that would continue a different
+ * run: another model, data or optimizer config (both resolved, defaults
+ * filled), a batch size that differs, or train.steps below the checkpoint's
+ * step. The error names the checkpoint file, the field and both values.
+ */
+export function checkResumeConfig(
+  ck: Pick<LoadedCheckpoint, 'path' | 'step'>,
+  ckConfig: { model: unknown; data: unknown; train: Record<string, unknown> },
+  runConfig: { model: unknown; data: unknown; train: Record<string, unknown> },
+): void {
+  const diffs: { path: string; ck: unknown; cfg: unknown }[] = [];
+  leafDiffs(ckConfig.model, runConfig.model, 'model', diffs);
+  leafDiffs(ckConfig.data, runConfig.data, 'data', diffs);
+  for (const k of [...OPTIMIZER_FIELDS, 'batchSize']) leafDiffs(ckConfig.train[k], runConfig.train[k], `train.${k}`, diffs);
+  if (diffs.length) {
+    const d = diffs[0]!;
+    const group = d.path.startsWith('train.') ? (d.path === 'train.batchSize' ? 'batch size' : 'optimizer config') : `${d.path.split('.')[0]} config`;
+    throw new Error(`checkpoint ${ck.path}: its ${group} differs from the run config: ${d.path} = ${show(d.ck)} in the checkpoint, ` +
+      `${show(d.cfg)} in the run config${diffs.length > 1 ? ` (and ${diffs.length - 1} more: ${diffs.slice(1, 4).map((x) => x.path).join(', ')})` : ''}; ` +
+      'resuming would continue a different run (resume with the checkpoint\'s config, or start a new run)');
+  }
+  const steps = runConfig.train.steps;
+  if (typeof steps !== 'number' || steps < ck.step) {
+    throw new Error(`checkpoint ${ck.path}: step = ${ck.step} is beyond the run config's train.steps = ${show(steps)}; ` +
+      `give train.steps >= ${ck.step} (e.g. --set train.steps=${ck.step})`);
+  }
 }
 
 /** Copy a checkpoint's tensors into a model (same architecture) and optimizer. */

@@ -1,6 +1,7 @@
 // Progress for long work: a bar that redraws in place on a terminal, plain
 // periodic lines elsewhere (CI logs, pipes). Notebooks use the trainer's callback.
-export interface ProgressBar { update(done: number, info?: string): void; finish(info?: string): void }
+/** finish(info, done): the last line, at `done` (default: total; a run that stopped early gives the step it stopped at). */
+export interface ProgressBar { update(done: number, info?: string): void; finish(info?: string, done?: number): void }
 
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -34,8 +35,8 @@ export function progressBar(total: number, label: string, stream: NodeJS.WriteSt
         stream.write(`${line(done, info)}\n`);
       }
     },
-    finish(info = '') {
-      stream.write(`${tty ? '\r' : ''}${line(total, info)}${tty ? '\x1b[K' : ''}\n`);
+    finish(info = '', done = total) {
+      stream.write(`${tty ? '\r' : ''}${line(done, info)}${tty ? '\x1b[K' : ''}\n`);
     },
   };
 }

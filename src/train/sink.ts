@@ -2,7 +2,8 @@
 // this; tests and notebooks can pass a memory sink. The trainer never imports
 // the store: imports flow one way (train <- experiments).
 export interface TraceRow { layer: string; alpha: number | number[] | null; inputStd: number; extra?: Record<string, unknown> }
-export type RunStatus = 'finished' | 'diverged' | 'failed';
+/** 'interrupted': stopped by a signal at a step boundary (resumable from its checkpoint). */
+export type RunStatus = 'finished' | 'diverged' | 'failed' | 'interrupted';
 
 export interface TrainSink {
   logMetrics(step: number, values: Record<string, number>): void;

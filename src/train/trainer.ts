@@ -44,6 +44,12 @@ export interface LoopOptions {
   /** Stop (as 'failed', reason 'stopped') after this step, e.g. to test resuming. */
   stopAfter?: number;
   signal?: AbortSignal;
+  /**
+   * Stop at the next step boundary as 'interrupted' (e.g. on SIGINT), writing
+   * a checkpoint when checkpointDir is set; the reason names the abort reason.
+   * Only an asynchronous driver (trainLoopAsync) lets a signal handler run mid-run.
+   */
+  interrupt?: AbortSignal;
 }
 
 export interface LoopResult {
@@ -71,7 +77,27 @@ function tracesOf(model: Model, probe: Tensor): TraceRow[] {
   }
 }
 
+/** Trains to the end (synchronously). */
 export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): LoopResult {
+  const steps = trainSteps(model, task, cfg, sink, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** trainLoop, giving the event loop a turn after every step (so signal handlers and timers run, e.g. to interrupt it). */
+export async function trainLoopAsync(model: Model, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): Promise<LoopResult> {
+  const steps = trainSteps(model, task, cfg, sink, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The training loop as a generator: yields the step count after each step; its return value is the result. */
+export function* trainSteps(model: Model, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): Generator<number, LoopResult, void> {
   const opt = new AdamW(model.namedParameters(), cfg);
   const state: TrainerState = { step: 0, taskState: undefined, divergence: newDivergenceState(), losses: [] };
   if (opts.resumeFrom) {
@@ -87,8 +113,10 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
     }
   }
   const checkpoints: string[] = [];
+  let savedAt = -1;
   const save = () => {
-    if (!opts.checkpointDir) return;
+    if (!opts.checkpointDir || savedAt === state.step) return;
+    savedAt = state.step;
     mkdirSync(opts.checkpointDir, { recursive: true });
     const path = join(opts.checkpointDir, `step-${String(state.step).padStart(6, '0')}.safetensors`);
     saveCheckpoint(path, model, opt, { ...state, taskState: task.state() }, opts.runConfig ?? null);
@@ -110,6 +138,12 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
   try {
     if (state.step === 0) sink.logTraces(0, tracesOf(model, probe));
     while (state.step < cfg.steps) {
+      if (opts.interrupt?.aborted) {
+        status = 'interrupted';
+        reason = `interrupted${opts.interrupt.reason !== undefined ? ` by ${String(opts.interrupt.reason)}` : ''} at step ${state.step}`;
+        save();
+        break;
+      }
       if (opts.signal?.aborted) { status = 'failed'; reason = 'aborted'; break; }
       const step = state.step;
       const batch = task.nextBatch();
@@ -151,6 +185,7 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
         reason = `stopped after step ${state.step} (stopAfter)`;
         break;
       }
+      yield state.step;
     }
     if (status === 'finished') save();
   } catch (e) {
@@ -158,7 +193,7 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
     reason = (e as Error).message;
     throw e;
   } finally {
-    bar?.finish(`${status}${reason ? `: ${reason}` : ''}`);
+    bar?.finish(`${status}${reason ? `: ${reason}` : ''}`, state.step);
     probe.dispose();
     opt.dispose();
     sink.finish(status, { ...(reason ? { reason } : {}), step: state.step });
