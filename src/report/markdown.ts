@@ -1,13 +1,15 @@
 // Markdown -> HTML with marked, math with KaTeX (MathML output), code blocks
 // with highlight.js, headings with unique anchors (collected for the table of
 // contents), and images only from cell attachments or data: URIs (nothing is
-// fetched). HTML written inside markdown passes through: notebook content is
-// trusted, as nbconvert treats it.
+// fetched). The rendered HTML, raw HTML written inside the markdown included,
+// goes through the report's sanitizer (./sanitize.ts), and so does each
+// heading's HTML collected for the table of contents.
 import { createRequire } from 'node:module';
 import type * as MarkedModule from 'marked' with { 'resolution-mode': 'import' };
 import { escapeHtml } from '../display/html.js';
 import { renderMath } from '../display/math.js';
 import { highlightCode } from './highlight.js';
+import { sanitizeHtml } from './sanitize.js';
 
 type Marked = typeof MarkedModule;
 type Tokens = MarkedModule.Tokens.Generic;
@@ -25,7 +27,7 @@ export interface Heading { level: number; id: string; html: string; text: string
 export type Attachments = Record<string, Record<string, unknown>>;
 
 export interface MarkdownRenderer {
-  /** Renders one markdown document. `collect` adds its headings to `headings`. */
+  /** Renders one markdown document to sanitized HTML. `collect` adds its headings to `headings`. */
   render(src: string, opts?: { attachments?: Attachments; collect?: boolean }): string;
   /** Headings collected so far, in order. */
   readonly headings: Heading[];
@@ -134,7 +136,7 @@ export function createMarkdownRenderer(): MarkdownRenderer {
         const plain = this.parser.parseInline(tokens, this.parser.textRenderer);
         const text = decodeEntities(plain.replace(/<annotation\b[\s\S]*?<\/annotation>/g, '').replace(/<[^>]*>/g, '')).trim();
         const id = uniqueId(slugify(text));
-        if (collect) headings.push({ level: depth, id, html: inner.replace(/<\/?a\b[^>]*>/gi, ''), text });
+        if (collect) headings.push({ level: depth, id, html: sanitizeHtml(inner).replace(/<\/?a\b[^>]*>/gi, ''), text });
         return `<h${depth} id="${escapeHtml(id)}">${inner}<a class="anchor-link" href="#${escapeHtml(id)}" aria-label="link to this section">\u00b6</a></h${depth}>\n`;
       },
       image({ href, title, text }) {
@@ -159,7 +161,7 @@ export function createMarkdownRenderer(): MarkdownRenderer {
       attachments = opts.attachments ?? {};
       collect = Boolean(opts.collect);
       try {
-        return md.parse(src, { async: false }) as string;
+        return sanitizeHtml(md.parse(src, { async: false }) as string);
       } finally {
         attachments = {};
         collect = false;

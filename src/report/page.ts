@@ -1,28 +1,67 @@
 // The parts every report page shares: the document shell with its
-// Content-Security-Policy, the stylesheet, the plotly.js bundle with the
-// figure-drawing helper, and the run manifest table.
+// Content-Security-Policy (scripts allowed by hash only), the stylesheet, the
+// plotly.js bundle with the figure-drawing helper, and the run manifest table.
+import { createHash } from 'node:crypto';
 import { escapeHtml, formatNumber, jsonForScript } from '../display/html.js';
-import { plotlyBundleScriptTag } from '../display/plotly-bundle.js';
+import { plotlyBundleScriptHash, plotlyBundleScriptTag } from '../display/plotly-bundle.js';
 import { HIGHLIGHT_CSS } from './highlight.js';
 
 /**
- * The page may run its own inline scripts (plotly.js needs eval for WebGL
- * traces) and show data: images, and may load nothing from anywhere: no
- * network, no other file. A user HTML output that points at a CDN shows
- * without that resource instead of fetching it.
+ * The Content-Security-Policy of a report page. Scripts: only the page's own
+ * inline scripts run, each named by the sha256 of its text (plotly.js and the
+ * figure-drawing helper; a page without figures runs none), so HTML that came
+ * from a notebook cannot run script even where the sanitizer missed something.
+ * `'unsafe-eval'` only for a page with a WebGL trace (regl, in plotly.js,
+ * builds its draw calls with `new Function`; SVG traces need no eval).
+ * Styles: `'unsafe-inline'`, since the display plugins' HTML and plotly.js
+ * itself set style attributes. Images, fonts and media only as data:/blob:;
+ * nothing is loaded from the network or another file, no frames, objects,
+ * forms or <base>.
  */
-export const REPORT_CSP = [
-  "default-src 'none'",
-  "script-src 'unsafe-inline' 'unsafe-eval'",
-  "style-src 'unsafe-inline'",
-  'img-src data: blob:',
-  'font-src data:',
-  'media-src data: blob:',
-  'worker-src blob:',
-  "connect-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
+export function reportCsp(opts: { scriptHashes?: readonly string[]; allowEval?: boolean } = {}): string {
+  const hashes = opts.scriptHashes ?? [];
+  const scripts = hashes.length ? [...hashes, ...(opts.allowEval ? ["'unsafe-eval'"] : [])].join(' ') : "'none'";
+  return [
+    "default-src 'none'",
+    `script-src ${scripts}`,
+    "style-src 'unsafe-inline'",
+    'img-src data: blob:',
+    'font-src data:',
+    'media-src data: blob:',
+    'worker-src blob:',
+    "connect-src 'none'",
+    "frame-src 'none'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
+
+/** The policy of a page that runs no script (a report without figures). */
+export const REPORT_CSP = reportCsp();
+
+/** `'sha256-…'`: the CSP source that lets an inline <script> whose text is exactly `js` run. */
+export function scriptHash(js: string): string {
+  return `'sha256-${createHash('sha256').update(js, 'utf8').digest('base64')}'`;
+}
+
+/** plotly.js trace types drawn with WebGL (regl / stack.gl), which need 'unsafe-eval'. */
+export const WEBGL_TRACE_TYPES: ReadonlySet<string> = new Set([
+  'scattergl', 'scatterpolargl', 'splom', 'parcoords', 'heatmapgl', 'pointcloud', 'contourgl',
+  'scatter3d', 'surface', 'mesh3d', 'cone', 'streamtube', 'volume', 'isosurface',
+  'scattermap', 'scattermapbox', 'choroplethmap', 'choroplethmapbox', 'densitymap', 'densitymapbox',
+]);
+
+/** True when a figure spec has a WebGL trace (in its data or its animation frames). */
+export function figureUsesWebgl(spec: unknown): boolean {
+  const s = spec as { data?: unknown; frames?: unknown } | null;
+  const traces = (d: unknown): boolean => Array.isArray(d) && d.some((t) => {
+    const type = (t as { type?: unknown } | null)?.type;
+    return typeof type === 'string' && WEBGL_TRACE_TYPES.has(type.toLowerCase());
+  });
+  if (!s || typeof s !== 'object') return false;
+  return traces(s.data) || (Array.isArray(s.frames) && s.frames.some((f) => traces((f as { data?: unknown } | null)?.data)));
+}
 
 export const PAGE_CSS = `
 :root { --fg: #1f2328; --muted: #656d76; --border: #d0d7de; --bg-code: #f6f8fa; --accent: #0969da; }
@@ -84,56 +123,68 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px
 @media print { .anchor-link, nav.toc { display: none; } .page { max-width: none; padding: 0; } }
 ${HIGHLIGHT_CSS}`;
 
-/** Defines dytlabPlot(id): parses the figure JSON next to the div `id` and draws it. */
-const PLOT_HELPER = `window.dytlabPlot = function (id, overrides) {
-  var el = document.getElementById(id);
-  var src = document.getElementById(id + '-json');
-  if (!el || !src) return;
-  var fig;
+/**
+ * The page's one script besides plotly.js, at the end of <body>: draws every
+ * figure div (`data-dytlab-figure`) from the JSON <script> right after it, with
+ * the overrides in its `data-dytlab-overrides`. Markup from a notebook cannot
+ * add either: the sanitizer lets no data-* attribute or <script> through.
+ */
+const PLOT_HELPER = `
+window.dytlabPlot = function (el) {
+  if (typeof el === 'string') el = document.getElementById(el);
+  if (!el || !el.hasAttribute('data-dytlab-figure')) return;
+  var src = el.nextElementSibling;
+  if (!src || src.tagName !== 'SCRIPT' || src.type !== 'application/json') { el.textContent = 'figure JSON missing'; return; }
+  var fig, o = {};
   try { fig = JSON.parse(src.textContent); } catch (e) { el.textContent = 'invalid figure JSON: ' + e; return; }
+  try { o = JSON.parse(el.getAttribute('data-dytlab-overrides') || '{}'); } catch (e) { o = {}; }
   if (!window.Plotly) { el.textContent = 'plotly.js did not load, so this figure cannot be drawn'; return; }
-  var o = overrides || {};
   var layout = Object.assign({}, fig.layout || {}, o.layout || {});
   var config = Object.assign({ responsive: true, displaylogo: false }, fig.config || {}, o.config || {});
   try {
     var p = window.Plotly.newPlot(el, { data: fig.data || [], layout: layout, config: config, frames: fig.frames });
     if (p && typeof p.catch === 'function') p.catch(function (e) { el.textContent = 'plotly.js could not draw this figure: ' + e; });
   } catch (e) { el.textContent = 'plotly.js could not draw this figure: ' + e; }
-};`;
+};
+Array.prototype.forEach.call(document.querySelectorAll('div[data-dytlab-figure]'), function (el) { window.dytlabPlot(el); });
+`;
 
-/** plotly.js (once) and the drawing helper, for the <head> of a page with figures. */
-export function plotlyHead(): string {
-  return `${plotlyBundleScriptTag()}\n<script type="text/javascript">\n${PLOT_HELPER}\n</script>`;
-}
-
-/** A figure: div + its JSON + the newPlot call. */
+/** A figure: its div (with the overrides, if any) and its JSON; the helper at the end of the page draws it. */
 export function figureHtml(id: string, spec: unknown, opts: { className?: string; style?: string; overrides?: unknown } = {}): string {
   const s = spec as { layout?: { height?: unknown } };
   const height = typeof s.layout?.height === 'number' && s.layout.height > 0 ? s.layout.height : 450;
   const style = opts.style ?? `height:${height}px`;
-  return `<div id="${escapeHtml(id)}" class="${escapeHtml(opts.className ?? 'plotly-figure')}" style="${escapeHtml(style)}"></div>\n`
-    + `<script type="application/json" id="${escapeHtml(id)}-json">${jsonForScript(spec)}</script>\n`
-    + `<script type="text/javascript">dytlabPlot(${jsonForScript(id)}${opts.overrides ? `, ${jsonForScript(opts.overrides)}` : ''});</script>`;
+  const overrides = opts.overrides ? ` data-dytlab-overrides="${escapeHtml(JSON.stringify(opts.overrides))}"` : '';
+  return `<div id="${escapeHtml(id)}" class="${escapeHtml(opts.className ?? 'plotly-figure')}" style="${escapeHtml(style)}" data-dytlab-figure${overrides}></div>\n`
+    + `<script type="application/json" id="${escapeHtml(id)}-json">${jsonForScript(spec)}</script>`;
 }
 
-/** The whole document. */
-export function pageShell(opts: { title: string; head?: string; body: string; generator: string }): string {
+/**
+ * The whole document. With `figures`, plotly.js goes in <head> (once) and the
+ * drawing helper at the end of <body>, and the CSP names both by their hashes
+ * (plus 'unsafe-eval' when `figures.webgl`); without, the page runs no script.
+ */
+export function pageShell(opts: { title: string; head?: string; body: string; generator: string; figures?: { count: number; webgl?: boolean } }): string {
+  const drawn = (opts.figures?.count ?? 0) > 0;
+  const csp = drawn
+    ? reportCsp({ scriptHashes: [plotlyBundleScriptHash(), scriptHash(PLOT_HELPER)], allowEval: Boolean(opts.figures?.webgl) })
+    : REPORT_CSP;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(REPORT_CSP)}">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
 <meta name="generator" content="${escapeHtml(opts.generator)}">
 <title>${escapeHtml(opts.title)}</title>
 <style>${PAGE_CSS}</style>
-${opts.head ?? ''}
+${drawn ? `${plotlyBundleScriptTag()}\n` : ''}${opts.head ?? ''}
 </head>
 <body>
 <div class="page">
 ${opts.body}
 </div>
-</body>
+${drawn ? `<script>${PLOT_HELPER}</script>\n` : ''}</body>
 </html>
 `;
 }
