@@ -1,5 +1,5 @@
 // LayerNorm, RMSNorm and DyT (y = gamma * tanh(alpha * x + s) + beta), composed
-// from stock tfjs ops and fused (src/engine/kernels), forward and
+// from stock tfjs ops and fused (src/engine/ops), forward and
 // forward+backward, on every backend that loads, against the fastest real copy
 // of the same tensor measured in the same process.
 //
@@ -25,8 +25,8 @@ import { initBackend, type BackendName } from '../src/engine/backend.js';
 import { setSimdTanhEnabled } from '../src/engine/wasm/setup.js';
 import {
   fusedKernelStatus, layerNormOp, registerFusedKernels, rmsNormOp, setSimdKernelsEnabled, squashOp,
-} from '../src/engine/kernels/index.js';
-import type { KernelImpl } from '../src/engine/kernels/index.js';
+} from '../src/engine/ops/index.js';
+import type { KernelImpl } from '../src/engine/ops/index.js';
 import { machineInfo, writeResults } from './support.js';
 import { timeRuns, type Timing } from '../src/analysis/efficiency.js';
 

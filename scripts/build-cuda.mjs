@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Builds the CUDA kernels (src/engine/cuda/kernels/*.cu) with nvcc into
-// src/engine/cuda/built/:
+// Builds the CUDA kernels (src/engine/cuda/cu/*.cu) with nvcc into
+// src/engine/cuda/generated/:
 //   <module>.ptx          PTX for compute_80 (the driver JIT-compiles it for any GPU from Ampere on)
 //   <module>.sm_90.cubin  machine code for Hopper (H100/H200), loaded as is
 //   manifest.json         sha256 of the sources they came from, nvcc version, flags, sha256 of each output
@@ -22,9 +22,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cudaDir = path.join(root, 'src/engine/cuda');
-const kernelsDir = path.join(cudaDir, 'kernels');
-const builtDir = path.join(cudaDir, 'built');
-const manifestFile = path.join(builtDir, 'manifest.json');
+const sourcesDir = path.join(cudaDir, 'cu');
+const generatedDir = path.join(cudaDir, 'generated');
+const manifestFile = path.join(generatedDir, 'manifest.json');
 
 const MODULES = ['squash', 'norms', 'util'];
 const PTX_ARCH = 'compute_80';
@@ -39,12 +39,12 @@ const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
 // Keep in sync with sourcesHash() in src/engine/cuda/modules.ts.
 function sourcesHash() {
-  const sources = readdirSync(kernelsDir).filter((f) => /\.(cu|cuh)$/.test(f)).sort();
+  const sources = readdirSync(sourcesDir).filter((f) => /\.(cu|cuh)$/.test(f)).sort();
   const h = createHash('sha256');
   for (const f of sources) {
     h.update(f);
     h.update('\0');
-    h.update(readFileSync(path.join(kernelsDir, f)));
+    h.update(readFileSync(path.join(sourcesDir, f)));
     h.update('\0');
   }
   return { hash: h.digest('hex'), sources };
@@ -71,7 +71,7 @@ function problems(manifest, current) {
   const out = [];
   if (manifest.sourcesHash !== current.hash) out.push('the .cu sources changed since the committed PTX/cubin were built');
   for (const [file, hash] of Object.entries(manifest.files ?? {})) {
-    const p = path.join(builtDir, file);
+    const p = path.join(generatedDir, file);
     if (!existsSync(p)) out.push(`${file} is missing`);
     else if (sha256(readFileSync(p)) !== hash) out.push(`${file} does not match the manifest (edited by hand?)`);
   }
@@ -84,7 +84,7 @@ function checkCompatPtx(nvcc) {
   const tmp = mkdtempSync(path.join(tmpdir(), 'dytlab-ptx-'));
   try {
     for (const m of MODULES) {
-      const ptx = readFileSync(path.join(builtDir, `${m}.ptx`), 'utf8').replace(/^\.version\s+\d+\.\d+\s*$/m, `.version ${COMPAT_PTX_VERSION}`);
+      const ptx = readFileSync(path.join(generatedDir, `${m}.ptx`), 'utf8').replace(/^\.version\s+\d+\.\d+\s*$/m, `.version ${COMPAT_PTX_VERSION}`);
       const f = path.join(tmp, `${m}.ptx`);
       writeFileSync(f, ptx);
       try {
@@ -99,19 +99,19 @@ function checkCompatPtx(nvcc) {
 }
 
 function build(nvcc, current) {
-  mkdirSync(builtDir, { recursive: true });
+  mkdirSync(generatedDir, { recursive: true });
   const files = {};
   for (const m of MODULES) {
-    const src = path.join(kernelsDir, `${m}.cu`);
+    const src = path.join(sourcesDir, `${m}.cu`);
     const ptx = `${m}.ptx`, cubin = `${m}.${CUBIN_ARCH}.cubin`;
-    execFileSync(nvcc.nvcc, [...FLAGS, '-ptx', `-arch=${PTX_ARCH}`, src, '-o', path.join(builtDir, ptx)], { stdio: 'inherit', cwd: kernelsDir });
-    execFileSync(nvcc.nvcc, [...FLAGS, '-cubin', `-arch=${CUBIN_ARCH}`, src, '-o', path.join(builtDir, cubin)], { stdio: 'inherit', cwd: kernelsDir });
+    execFileSync(nvcc.nvcc, [...FLAGS, '-ptx', `-arch=${PTX_ARCH}`, src, '-o', path.join(generatedDir, ptx)], { stdio: 'inherit', cwd: sourcesDir });
+    execFileSync(nvcc.nvcc, [...FLAGS, '-cubin', `-arch=${CUBIN_ARCH}`, src, '-o', path.join(generatedDir, cubin)], { stdio: 'inherit', cwd: sourcesDir });
     // PTX carries no paths or dates; normalise line endings anyway.
-    files[ptx] = sha256(readFileSync(path.join(builtDir, ptx)));
-    files[cubin] = sha256(readFileSync(path.join(builtDir, cubin)));
+    files[ptx] = sha256(readFileSync(path.join(generatedDir, ptx)));
+    files[cubin] = sha256(readFileSync(path.join(generatedDir, cubin)));
   }
   checkCompatPtx(nvcc);
-  for (const f of readdirSync(builtDir)) if (!(f in files) && f !== 'manifest.json') rmSync(path.join(builtDir, f));
+  for (const f of readdirSync(generatedDir)) if (!(f in files) && f !== 'manifest.json') rmSync(path.join(generatedDir, f));
   const manifest = {
     sourcesHash: current.hash, sources: current.sources, nvcc: nvcc.version, flags: FLAGS,
     ptxArch: PTX_ARCH, cubinArch: CUBIN_ARCH, files,
@@ -138,7 +138,7 @@ const nvcc = findNvcc();
 if (!nvcc) {
   if (issues.length) {
     console.warn(`build-cuda: WARNING: nvcc not found and the committed CUDA outputs are stale: ${issues.join('; ')}. ` +
-      'Rebuild them on a machine with nvcc (node scripts/build-cuda.mjs) and commit src/engine/cuda/built/.');
+      'Rebuild them on a machine with nvcc (node scripts/build-cuda.mjs) and commit src/engine/cuda/generated/.');
   } else {
     console.log('build-cuda: nvcc not found; using the committed PTX/cubin (they match the sources)');
   }

@@ -12,7 +12,7 @@ const require = createRequire(import.meta.url);
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
 run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']);
-run(process.execPath, [join(root, 'scripts/build-kernels.mjs')]);
+run(process.execPath, [join(root, 'scripts/build-ops.mjs')]);
 // CUDA kernels to PTX/cubin when nvcc is present; otherwise the committed ones are used (never fails).
 run(process.execPath, [join(root, 'scripts/build-cuda.mjs')]);
 

@@ -6,8 +6,8 @@ export { initBackend, backendInfo, BACKEND_NAMES } from './engine/backend.js';
 export type { BackendInfo, BackendName, BackendAttempt } from './engine/backend.js';
 export {
   squashOp, layerNormOp, rmsNormOp, fusedKernelStatus,
-} from './engine/kernels/index.js';
-export type { SquashShape, KernelImpl, SquashParams } from './engine/kernels/index.js';
+} from './engine/ops/index.js';
+export type { SquashShape, KernelImpl, SquashParams } from './engine/ops/index.js';
 export * from './engine/precision.js';
 export { Module } from './nn/module.js';
 export type { NamedParameter } from './nn/module.js';

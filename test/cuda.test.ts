@@ -20,15 +20,15 @@ import {
 } from '../src/engine/cuda/index.js';
 
 const root = path.join(__dirname, '..');
-const built = path.join(cudaDir(), 'built');
+const built = path.join(cudaDir(), 'generated');
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('committed PTX and cubin', () => {
   test('the manifest matches the .cu sources and every output file (rebuild with node scripts/build-cuda.mjs)', () => {
     const m = readManifest();
-    const now = sourcesHash(path.join(cudaDir(), 'kernels'));
+    const now = sourcesHash(path.join(cudaDir(), 'cu'));
     assert.deepEqual(m.sources, now.sources);
-    assert.equal(m.sourcesHash, now.hash, 'the .cu sources changed since src/engine/cuda/built/ was built');
+    assert.equal(m.sourcesHash, now.hash, 'the .cu sources changed since src/engine/cuda/generated/ was built');
     assert.equal(m.ptxArch, 'compute_80');
     assert.equal(m.cubinArch, 'sm_90');
     for (const mod of CUDA_MODULES) {
@@ -45,7 +45,7 @@ describe('committed PTX and cubin', () => {
   test('the sources hash changes when a source changes (the check can fail)', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dytlab-cu-'));
     try {
-      for (const f of fs.readdirSync(path.join(cudaDir(), 'kernels'))) fs.copyFileSync(path.join(cudaDir(), 'kernels', f), path.join(tmp, f));
+      for (const f of fs.readdirSync(path.join(cudaDir(), 'cu'))) fs.copyFileSync(path.join(cudaDir(), 'cu', f), path.join(tmp, f));
       const before = sourcesHash(tmp).hash;
       fs.appendFileSync(path.join(tmp, 'util.cu'), '\n// edit\n');
       assert.notEqual(sourcesHash(tmp).hash, before);
@@ -87,7 +87,7 @@ describe('committed PTX and cubin', () => {
     const m = readManifest();
     if (version !== m.nvcc) return t.skip(`nvcc here is "${version}", the PTX was built with "${m.nvcc}"`);
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dytlab-ptx-')), 'util.ptx');
-    execFileSync('nvcc', [...m.flags, '-ptx', `-arch=${m.ptxArch}`, 'util.cu', '-o', out], { cwd: path.join(cudaDir(), 'kernels') });
+    execFileSync('nvcc', [...m.flags, '-ptx', `-arch=${m.ptxArch}`, 'util.cu', '-o', out], { cwd: path.join(cudaDir(), 'cu') });
     assert.equal(sha256(fs.readFileSync(out)), m.files['util.ptx']);
     fs.rmSync(path.dirname(out), { recursive: true, force: true });
   });
@@ -247,10 +247,10 @@ describe('driver layer through a mock libcuda', () => {
     const d = CudaDriver.load(mock.lib!);
     d.retainPrimaryContext(d.device(0));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dytlab-mods-'));
-    fs.mkdirSync(path.join(dir, 'built'));
+    fs.mkdirSync(path.join(dir, 'generated'));
     // The mock accepts text starting with //dytlab-mock: the "cubin" here is refused, the PTX loads.
-    fs.writeFileSync(path.join(dir, 'built', 'util.sm_90.cubin'), '\x7fELF not for the mock');
-    fs.writeFileSync(path.join(dir, 'built', 'util.ptx'), '//dytlab-mock util\n.version 9.0\n');
+    fs.writeFileSync(path.join(dir, 'generated', 'util.sm_90.cubin'), '\x7fELF not for the mock');
+    fs.writeFileSync(path.join(dir, 'generated', 'util.ptx'), '//dytlab-mock util\n.version 9.0\n');
     const mods = new CudaModules(d, { major: 9, minor: 0 }, dir);
     assert.ok(mods.fn('util', 'mock_axpy'));
     assert.equal(mods.loaded['util']!.image, 'ptx');

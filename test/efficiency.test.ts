@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../src/engine/tf.js';
-import { registerFusedKernels } from '../src/engine/kernels/index.js';
+import { registerFusedKernels } from '../src/engine/ops/index.js';
 import { gpuTimingRows, loadGpuResults, timeLayers, timeTrainSteps } from '../src/analysis/efficiency.js';
 
 before(async () => {

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../src/engine/tf.js';
 import type { Tensor } from '../src/engine/tf.js';
-import { layerNormOp, registerFusedKernels, rmsNormOp, squashOp } from '../src/engine/kernels/index.js';
+import { layerNormOp, registerFusedKernels, rmsNormOp, squashOp } from '../src/engine/ops/index.js';
 import { centralDiff, maxRelErr, SQUASH64 } from './support/numeric.js';
 import {
   normBackward64, normForward64, squashBackward64, squashForward64, SQUASH64_DERIV,

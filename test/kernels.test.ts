@@ -1,10 +1,10 @@
-// Fused kernels of the normalization family (src/engine/kernels) on the cpu and
+// Fused kernels of the normalization family (src/engine/ops) on the cpu and
 // wasm backends in one process: the wasm memory capture and SIMD module are
 // live, fused agrees with composed tfjs ops (forward and every gradient),
 // gradients match finite differences of the float64 references, tanh_f32 is
 // accurate, edge inputs behave, nothing leaks.
 //
-// Run: node scripts/build-kernels.mjs && node --import tsx --test test/kernels.test.ts
+// Run: node scripts/build-ops.mjs && node --import tsx --test test/kernels.test.ts
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -18,8 +18,8 @@ import {
   composedLayerNorm, composedRMSNorm, composedSquash, fusedKernelStatus, kernelsWasmPath, layerNormOp,
   layerNormReference, registerFusedKernels, rmsNormOp, rmsNormReference, simdKernels, simdKernelsProblem,
   simdTanhKernel, squashOp, squashReference, SQUASH_SHAPES, erfF64, setSimdKernelsEnabled,
-} from '../src/engine/kernels/index.js';
-import type { KernelImpl, SquashShape } from '../src/engine/kernels/index.js';
+} from '../src/engine/ops/index.js';
+import type { KernelImpl, SquashShape } from '../src/engine/ops/index.js';
 import { dot, fdGrad, maxRelErr, normals as normals64 } from './support/numeric.js';
 
 // ---------------------------------------------------------------------------
@@ -160,7 +160,7 @@ describe('wasm memory capture and SIMD module', () => {
 
   test('the shared-memory variant instantiates on a shared memory and computes', () => {
     const file = kernelsWasmPath(true);
-    assert.ok(file && fs.existsSync(file), `${file} exists (node scripts/build-kernels.mjs)`);
+    assert.ok(file && fs.existsSync(file), `${file} exists (node scripts/build-ops.mjs)`);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
     const k = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), { env: { memory } })
       .exports as { tanh_f32(x: number, y: number, n: number): void };

@@ -23,11 +23,11 @@ import type { BackendInfo } from '../src/engine/backend.js';
 import {
   fusedKernelStatus, layerNormOp, layerNormReference, registerFusedKernels, rmsNormOp, rmsNormReference, squashOp,
   squashReference, SQUASH_SHAPES, erfF64,
-} from '../src/engine/kernels/index.js';
-import type { KernelImpl, SquashShape } from '../src/engine/kernels/index.js';
+} from '../src/engine/ops/index.js';
+import type { KernelImpl, SquashShape } from '../src/engine/ops/index.js';
 import { gpuDeviceNodes } from '../src/engine/webgpu/dawn.js';
 import { webgpuDevice } from '../src/engine/webgpu/backend.js';
-import { MAX_PARTIAL_GROUPS } from '../src/engine/webgpu/kernels.js';
+import { MAX_PARTIAL_GROUPS } from '../src/engine/webgpu/ops.js';
 import {
   layerNormBackwardWgsl, layerNormForwardWgsl, reducePartialsWgsl, rmsNormBackwardWgsl, rmsNormForwardWgsl, rowGeometry,
   squashBackwardWgsl, squashForwardWgsl,

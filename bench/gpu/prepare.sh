@@ -9,7 +9,7 @@
 #   sysroot/                     libvulkan1, libegl1, libglvnd0 unpacked with dpkg -x (loaders only;
 #                                the NVIDIA driver supplies the ICDs)
 # and manifest.json the commit, date and sizes. The PTX/cubin travel in the
-# working tree (src/engine/cuda/built/). Run on a build machine (npm registry
+# working tree (src/engine/cuda/generated/). Run on a build machine (npm registry
 # and apt reachable) after `npm install`; checks the total against 64 MiB.
 #
 # Usage: bash bench/gpu/prepare.sh        (then see bench/gpu/README.md)

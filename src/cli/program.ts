@@ -8,7 +8,7 @@ import { VERSION } from '../version.js';
 import { collect, positiveInt, positiveSeconds, text } from './args.js';
 import { bashCompletion } from './completion.js';
 import { doctorCommand } from './doctor.js';
-import { kernelInstall, kernelList, kernelRemove, type KernelIO } from './kernel.js';
+import { kernelInstall, kernelList, kernelRemove, type KernelIO } from './kernelspec.js';
 import { reproduceCommand, runCommand, type Profile } from './notebooks.js';
 import { storeLs, storeMerge } from './store.js';
 import { sweepCommand } from './sweep.js';

@@ -7,10 +7,10 @@
 //   alpha: one learnable scalar (default), a fixed constant alpha0, or none (alpha = 1);
 //   perChannelAlpha: one alpha per channel instead (a documented variant, not the paper's).
 // All normalize over the last axis. Forward and backward run as fused kernels
-// where the backend has them (engine/kernels), else as composed tfjs ops.
+// where the backend has them (engine/ops), else as composed tfjs ops.
 import { tf } from '../engine/tf.js';
 import type { Tensor, Variable } from '../engine/tf.js';
-import { layerNormOp, rmsNormOp, squashOp } from '../engine/kernels/index.js';
+import { layerNormOp, rmsNormOp, squashOp } from '../engine/ops/index.js';
 import { Module } from './module.js';
 import { normLabel, resolveNormSpec, type NormSpec, type ResolvedNormSpec } from './norm-spec.js';
 
