@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// Builds the SIMD kernel module (src/engine/kernels/assembly/kernels.ts) with
+// Builds the SIMD kernel module (src/engine/ops/assembly/simd-ops.ts) with
 // AssemblyScript into
-//   dist/wasm/kernels.wasm         imports a plain memory  (single-thread tfjs-wasm)
-//   dist/wasm/kernels-shared.wasm  imports a shared memory (threaded tfjs-wasm)
+//   dist/wasm/ops.wasm         imports a plain memory  (single-thread tfjs-wasm)
+//   dist/wasm/ops-shared.wasm  imports a shared memory (threaded tfjs-wasm)
 // and refuses to write them unless the module is safe to run on emscripten's
 // heap: its only import is env.memory, it has no data segments, globals,
 // tables, start function or memory-management instructions, and a run of every
 // export on a guarded scratch memory writes nothing outside its outputs.
 //
-// Usage: node scripts/build-kernels.mjs   (exit code 1 and a message on failure)
+// Usage: node scripts/build-ops.mjs   (exit code 1 and a message on failure)
 
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const source = path.join(root, 'src/engine/kernels/assembly/kernels.ts');
+const source = path.join(root, 'src/engine/ops/assembly/simd-ops.ts');
 const outDir = path.join(root, 'dist/wasm');
 
 // The shared variant must declare a maximum; 65536 pages (4 GiB) matches what
@@ -36,9 +36,9 @@ const COMMON_FLAGS = [
 ];
 
 const VARIANTS = [
-  { file: 'kernels.wasm', flags: [], shared: false },
+  { file: 'ops.wasm', flags: [], shared: false },
   {
-    file: 'kernels-shared.wasm',
+    file: 'ops-shared.wasm',
     flags: ['--sharedMemory', '--maximumMemory', String(SHARED_MAX_PAGES), '--enable', 'threads'],
     shared: true,
   },
@@ -204,11 +204,11 @@ async function main() {
   // half-updated pair behind.
   for (const [file, binary] of built) {
     await writeFile(path.join(outDir, file), binary);
-    console.log(`build-kernels: wrote dist/wasm/${file} (${binary.length} bytes)`);
+    console.log(`build-ops: wrote dist/wasm/${file} (${binary.length} bytes)`);
   }
 }
 
 main().catch((err) => {
-  console.error(`build-kernels: FAILED: ${err instanceof BuildError ? err.message : err?.stack ?? err}`);
+  console.error(`build-ops: FAILED: ${err instanceof BuildError ? err.message : err?.stack ?? err}`);
   process.exit(1);
 });

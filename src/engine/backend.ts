@@ -165,7 +165,7 @@ async function choose(requested: BackendName | undefined, chosenBy: BackendInfo[
 
 async function describe(name: BackendName, chosenBy: BackendInfo['chosenBy'],
     got: Activated, attempts: BackendAttempt[]): Promise<BackendInfo> {
-  const { installFusedKernels } = await import('./setup-kernels.js');
+  const { installFusedKernels } = await import('./setup-ops.js');
   const kernels = installFusedKernels(name);
   let threads = 1, threadsActive = false, threadsReason: string | undefined, fixes: string[] = [];
   if (name === 'wasm') {

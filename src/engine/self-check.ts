@@ -1,7 +1,7 @@
 // A quick check that the engine computes what it should on this backend, against
 // plain float64 JavaScript: DyT forward (fused when available) and a transposed matmul.
 import { tf } from './tf.js';
-import { fusedKernelStatus, squashOp } from './kernels/index.js';
+import { fusedKernelStatus, squashOp } from './ops/index.js';
 
 export interface SelfCheck { ok: boolean; detail: string; dytMaxRelErr: number; matmulMaxRelErr: number }
 

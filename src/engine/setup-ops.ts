@@ -1,6 +1,6 @@
 // Fused norm kernels exist for the backends we can program (cpu: JS loops,
 // wasm: SIMD WebAssembly, webgpu: WGSL); elsewhere the composed tfjs ops are used.
-import { registerFusedKernels } from './kernels/index.js';
+import { registerFusedKernels } from './ops/index.js';
 import type { BackendName } from './backend.js';
 
 export function installFusedKernels(backend: BackendName): { registered: string[]; simd: boolean; reason?: string } {

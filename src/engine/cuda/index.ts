@@ -1,5 +1,5 @@
 // CUDA from TypeScript: the driver API through koffi (driver.ts), the
-// committed PTX/cubin of kernels/*.cu (modules.ts) and their launchers
+// committed PTX/cubin of cu/*.cu (modules.ts) and their launchers
 // (kernels.ts). Nothing here is loaded unless asked for: machines without an
 // NVIDIA driver get NoCudaDriverError from CudaDriver.load().
 export { CudaDriver, CudaError, NoCudaDriverError, arg, ATTR, driverLibraryName } from './driver.js';
@@ -10,5 +10,5 @@ export {
 export type { CudaManifest, CudaModuleName } from './modules.js';
 export {
   CudaKernels, DEFAULT_TUNING, NORM_VPT, backwardGrid, cudaKernelNames, normGeometry, squashPartialWidth,
-} from './kernels.js';
-export type { CudaTuning, DeviceInfo, NormGeometry, SquashBuffers } from './kernels.js';
+} from './ops.js';
+export type { CudaTuning, DeviceInfo, NormGeometry, SquashBuffers } from './ops.js';

@@ -1,6 +1,6 @@
 // The compiled CUDA kernels: PTX (compute_80, JIT-compiled by the driver on
 // any GPU from Ampere on) and sm_90 cubins (Hopper, loaded as is), built by
-// scripts/build-cuda.mjs from kernels/*.cu and committed under built/ with a
+// scripts/build-cuda.mjs from cu/*.cu and committed under generated/ with a
 // manifest recording the hash of the sources they came from, so machines
 // without nvcc (CI, the lent GPU machines) use them as they are.
 import { createHash } from 'node:crypto';
@@ -39,11 +39,11 @@ export interface CudaManifest {
   files: Record<string, string>;
 }
 
-/** src/engine/cuda (sources in kernels/, outputs in built/); DYTLAB_CUDA_DIR overrides. */
+/** src/engine/cuda (sources in cu/, outputs in generated/); DYTLAB_CUDA_DIR overrides. */
 export function cudaDir(): string {
   if (process.env.DYTLAB_CUDA_DIR) return process.env.DYTLAB_CUDA_DIR;
   const root = packageRoot();
-  if (root === undefined) throw new Error('cannot find the dytlab package root (package.json) to locate src/engine/cuda/built');
+  if (root === undefined) throw new Error('cannot find the dytlab package root (package.json) to locate src/engine/cuda/generated');
   return path.join(root, 'src', 'engine', 'cuda');
 }
 
@@ -61,16 +61,16 @@ export function sourcesHash(kernelsDir: string): { hash: string; sources: string
 }
 
 export function readManifest(dir = cudaDir()): CudaManifest {
-  const file = path.join(dir, 'built', 'manifest.json');
+  const file = path.join(dir, 'generated', 'manifest.json');
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: run node scripts/build-cuda.mjs on a machine with nvcc`);
   return JSON.parse(fs.readFileSync(file, 'utf8')) as CudaManifest;
 }
 
 /** Which image a device loads: the cubin on the exact architecture it was built for, else PTX. */
 export function imageFor(name: CudaModuleName, cc: { major: number; minor: number }, dir = cudaDir()): { file: string; kind: 'cubin' | 'ptx' } {
-  const cubin = path.join(dir, 'built', `${name}.${CUBIN_ARCH}.cubin`);
+  const cubin = path.join(dir, 'generated', `${name}.${CUBIN_ARCH}.cubin`);
   if (`sm_${cc.major}${cc.minor}` === CUBIN_ARCH && fs.existsSync(cubin)) return { file: cubin, kind: 'cubin' };
-  return { file: path.join(dir, 'built', `${name}.ptx`), kind: 'ptx' };
+  return { file: path.join(dir, 'generated', `${name}.ptx`), kind: 'ptx' };
 }
 
 /** Modules loaded into the current context, and their functions, looked up once. */
@@ -94,7 +94,7 @@ export class CudaModules {
   /** cubin (on its own architecture), else PTX as built, else PTX at ISA 7.0 for older drivers. */
   private loadWithFallbacks(name: CudaModuleName): Handle {
     const { file, kind } = imageFor(name, this.cc, this.dir);
-    const ptxFile = path.join(this.dir, 'built', `${name}.ptx`);
+    const ptxFile = path.join(this.dir, 'generated', `${name}.ptx`);
     if (!fs.existsSync(ptxFile)) throw new Error(`${ptxFile} is missing: run node scripts/build-cuda.mjs`);
     const fallbacks: string[] = [];
     const attempts: Array<[string, () => Handle]> = [];

@@ -2,8 +2,8 @@
 // geometry, kernel choice (float4 when C % 4 == 0, registers per thread for
 // the norms), the partials workspace of the two-stage backward reductions.
 // Shapes are [rows, C], channels last, float32, as everywhere in dytlab.
-import { SHAPE_CODES, assertSquashShape } from '../kernels/types.js';
-import type { SquashShape } from '../kernels/types.js';
+import { SHAPE_CODES, assertSquashShape } from '../ops/types.js';
+import type { SquashShape } from '../ops/types.js';
 import { arg, ATTR, CudaDriver } from './driver.js';
 import type { DevicePtr, KernelArg } from './driver.js';
 import { CudaModules } from './modules.js';

@@ -11,7 +11,7 @@ import { cpuBackendOf, cpuValues, heapOffset, wasmBackendOf } from './backend-ac
 import type { WasmBackendLike } from './backend-access.js';
 import {
   layerNormBackwardJs, layerNormForwardJs, rmsNormBackwardJs, rmsNormForwardJs, squashBackwardJs, squashForwardJs,
-} from './js-kernels.js';
+} from './js-ops.js';
 import { simdKernels, simdKernelsEnabled, simdKernelsProblem } from './simd.js';
 import type { SimdKernels } from './simd.js';
 import { SHAPE_CODES, assertSquashShape } from './types.js';

@@ -6,15 +6,15 @@
 import { tf } from '../tf.js';
 import type { Tensor } from '../tf.js';
 import { composedLayerNorm, composedRMSNorm, composedSquash } from './composed.js';
-import { KERNEL_NAMES, KERNEL_SPECS, kernelFuncFor } from './fused-kernels.js';
-import type { FusedBackend } from './fused-kernels.js';
+import { KERNEL_NAMES, KERNEL_SPECS, kernelFuncFor } from './fused-ops.js';
+import type { FusedBackend } from './fused-ops.js';
 import { simdKernels, simdKernelsProblem } from './simd.js';
-import { webgpuKernelFunc } from '../webgpu/kernels.js';
+import { webgpuKernelFunc } from '../webgpu/ops.js';
 import { assertSquashShape } from './types.js';
 import type { KernelImpl, SquashShape } from './types.js';
 
 export type { KernelImpl, SquashShape } from './types.js';
-export { KERNEL_NAMES } from './fused-kernels.js';
+export { KERNEL_NAMES } from './fused-ops.js';
 
 export interface SquashParams {
   /** [1] (one per layer, the default) or [C] (per channel). */
@@ -34,7 +34,7 @@ export interface FusedKernelStatus {
   reason?: string;
 }
 
-/** cpu and wasm run fused-kernels.ts; webgpu runs the WGSL kernels of ../webgpu/. */
+/** cpu and wasm run fused-ops.ts; webgpu runs the WGSL kernels of ../webgpu/. */
 type FusedTarget = FusedBackend | 'webgpu';
 const FUSED_BACKENDS: readonly FusedTarget[] = ['cpu', 'wasm', 'webgpu'];
 const registeredBy = new Map<FusedTarget, string[]>();

@@ -1,5 +1,5 @@
-// Loader for the SIMD kernel module (dist/wasm/kernels[-shared].wasm, built
-// by scripts/build-kernels.mjs), instantiated on tfjs-wasm's own memory so the
+// Loader for the SIMD kernel module (dist/wasm/ops[-shared].wasm, built
+// by scripts/build-ops.mjs), instantiated on tfjs-wasm's own memory so the
 // kernels read and write tensors in place by heap offset.
 //
 // Unavailability is never silent: simdKernels() returns null and
@@ -45,7 +45,7 @@ const PACKAGE_NAME = 'dytlab';
 /** Path of the kernel module for a plain or shared memory. */
 export function kernelsWasmPath(shared: boolean): string | undefined {
   const root = packageRoot();
-  return root === undefined ? undefined : path.join(root, 'dist', 'wasm', shared ? 'kernels-shared.wasm' : 'kernels.wasm');
+  return root === undefined ? undefined : path.join(root, 'dist', 'wasm', shared ? 'ops-shared.wasm' : 'ops.wasm');
 }
 
 let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | undefined;
@@ -68,7 +68,7 @@ function instantiate(memory: WebAssembly.Memory): SimdKernels {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   const file = kernelsWasmPath(shared);
   if (file === undefined) throw new Error(`cannot find the ${PACKAGE_NAME} package root (package.json) above ${typeof __dirname === 'string' ? __dirname : process.cwd()}`);
-  if (!fs.existsSync(file)) throw new Error(`${file} is missing; run \`node scripts/build-kernels.mjs\``);
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing; run \`node scripts/build-ops.mjs\``);
   const module = new WebAssembly.Module(fs.readFileSync(file));
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const exports = instance.exports as Record<string, unknown>;

@@ -4,7 +4,7 @@
 // activation. tfjs tensors are immutable, so, like the cpu backend, share the
 // buffer and count a reference instead.
 import type { TensorInfo } from '../tf.js';
-import { replaceWasmKernel, wasmKernel, type KernelFn } from './kernel-utils.js';
+import { replaceWasmKernel, wasmKernel, type KernelFn } from './op-utils.js';
 
 export function installSharedIdentity(): void {
   const stock = wasmKernel('Identity');

@@ -12,7 +12,7 @@
 //     written straight into the output buffer.
 // Products too small to amortise XNNPACK's per-call set-up keep the stock path.
 import type { KernelConfig, TensorInfo } from '../tf.js';
-import { callKernel, release, replaceWasmKernel, reshaped, wasmKernel, type KernelFn, type WasmBackendLike } from './kernel-utils.js';
+import { callKernel, release, replaceWasmKernel, reshaped, wasmKernel, type KernelFn, type WasmBackendLike } from './op-utils.js';
 
 /**
  * Below this many multiply-adds per slice the stock kernel's loop beats XNNPACK's per-call

@@ -2,7 +2,7 @@
 // tf.gather (an embedding lookup) is an unsorted segment sum: without this,
 // training any model with an embedding fails on wasm. One pass, in JS over the heap.
 import type { TensorInfo } from '../tf.js';
-import { replaceWasmKernel, type KernelFn } from './kernel-utils.js';
+import { replaceWasmKernel, type KernelFn } from './op-utils.js';
 
 export const unsortedSegmentSum: KernelFn = ({ inputs, backend, attrs }) => {
   const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };

@@ -5,11 +5,11 @@ import '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../tf.js';
 import { installWasmMemoryCapture } from '../wasm-memory.js';
 import { prepareWasmThreads, wasmThreadsStatus } from '../wasm-threads.js';
-import { simdTanhKernel } from '../kernels/simd.js';
+import { simdTanhKernel } from '../ops/simd.js';
 import { installMatmulFix } from './matmul.js';
 import { installSegmentSum } from './segment-sum.js';
 import { installSharedIdentity } from './identity.js';
-import { replaceWasmKernel, type KernelFn } from './kernel-utils.js';
+import { replaceWasmKernel, type KernelFn } from './op-utils.js';
 
 const fixes: string[] = [];
 let tanhReason: string | undefined;

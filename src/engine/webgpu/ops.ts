@@ -1,13 +1,13 @@
 // The fused kernels of the normalization family on the webgpu backend: the
 // same kernel names, inputs, outputs and validation as on cpu/wasm
-// (../kernels/fused-kernels.ts; its plan() checks shapes and attributes),
+// (../kernels/fused-ops.ts; its plan() checks shapes and attributes),
 // computed by the WGSL of wgsl.ts. Loads no GPU package: it only uses the
 // backend object tfjs passes in.
 import { tf } from '../tf.js';
 import type { TensorInfo } from '../tf.js';
-import { KERNEL_NAMES, KERNEL_SPECS } from '../kernels/fused-kernels.js';
-import { assertSquashShape } from '../kernels/types.js';
-import type { SquashShape } from '../kernels/types.js';
+import { KERNEL_NAMES, KERNEL_SPECS } from '../ops/fused-ops.js';
+import { assertSquashShape } from '../ops/types.js';
+import type { SquashShape } from '../ops/types.js';
 import { dispatch, gpuOutput, maxWorkgroupSize, webgpuBackendOf, zerosOutput } from './dispatch.js';
 import type { WebGpuBackendLike } from './dispatch.js';
 import {

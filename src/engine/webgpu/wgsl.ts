@@ -3,7 +3,7 @@
 // count, vector width, workgroup size), so every loop bound is a constant and
 // every declared binding is used (pipelines use layout 'auto').
 //
-// Same math as the cpu/wasm kernels (js-kernels.ts, assembly/kernels.ts):
+// Same math as the cpu/wasm kernels (js-ops.ts, assembly/simd-ops.ts):
 // tanh is Eigen's rational ptanh_float (WGSL's builtin tanh is only as
 // accurate as sinh/cosh: it loses relative accuracy near 0 and overflows on
 // some drivers), erf is the Maclaurin series below 0.5 and Numerical Recipes'
@@ -18,7 +18,7 @@
 //   per-channel partial sums per workgroup (plus the scalar sums for a scalar
 //   alpha / s), then a second kernel sums the partials over workgroups in a
 //   fixed order: deterministic, no atomics.
-import type { SquashShape } from '../kernels/types.js';
+import type { SquashShape } from '../ops/types.js';
 
 /** Geometry shared by a kernel's variants. */
 export interface RowGeometry {

@@ -1,5 +1,5 @@
 // SIMD kernels for the normalization family (DyT and relatives, LayerNorm,
-// RMSNorm), compiled by scripts/build-kernels.mjs with AssemblyScript.
+// RMSNorm), compiled by scripts/build-ops.mjs with AssemblyScript.
 //
 // Contract, checked by the build script on the emitted .wat:
 // - The module imports tfjs-wasm's own memory (env.memory) and owns nothing in
