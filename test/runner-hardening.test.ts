@@ -117,6 +117,21 @@ describe('dytlab run: each notebook in its own process', () => {
   });
 });
 
+test('a cell that ignores the timeout\'s interrupt (a busy loop after an await) is killed, and the report still written', () => {
+  const dir = join(TMP, 'stuck'), out = join(dir, 'out');
+  const a = notebook(dir, 'stuck.ipynb', ["console.log('in')\nawait null;\nlet i = 0;\nwhile (true) { i++; }", '2']);
+  const t0 = Date.now();
+  const r = run({ notebooks: [a], outDir: out, timeoutSec: 1 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.ok(Date.now() - t0 < 60_000, 'killed some seconds after its timeout');
+  const nb = read(join(out, 'stuck.ipynb'));
+  const err = nb.cells[0]!.outputs.find((o) => o.output_type === 'error')!;
+  assert.equal(err.ename, 'TimeoutError');
+  assert.match(err.evalue!, /did not stop when interrupted; the kernel was killed/);
+  assert.equal(text(nb.cells[0]!.outputs.find((o) => o.output_type === 'stream')), 'in\n');
+  assert.equal(nb.cells[1]!.metadata.dytlab.status, 'skipped');
+});
+
 describe('dytlab run: outputs', () => {
   test('--out set to the notebook\'s own folder writes NAME.out.ipynb, never over the input', () => {
     const dir = join(TMP, 'self');
