@@ -34,6 +34,10 @@ export * from './report/index.js';
 export * from './data/index.js';
 export { runTraining } from './experiments/run.js';
 export type { RunOptions, RunResult } from './experiments/run.js';
+export {
+  checkRunMemory, countModelParameters, estimateRunMemory, formatBytes, memoryLimit, ACTIVATION_FACTORS, MEMORY_LIMIT_FRACTION,
+} from './experiments/memory-estimate.js';
+export type { MemoryCheckOptions, MemoryDriver, MemoryEstimate, MemoryParts, ParameterCount } from './experiments/memory-estimate.js';
 export { resolveRunConfig, readConfigFile } from './experiments/run-config.js';
 export type { RunConfig } from './experiments/run-config.js';
 export { openStore, RunStore, configHash, canonicalJson, StoreError } from './experiments/store.js';

@@ -34,8 +34,17 @@ export interface MarkovTask {
   optimalCrossEntropy: number;
 }
 
+/**
+ * The largest Markov vocabulary: the chain is drawn with one shuffle of the whole
+ * vocabulary per token (vocabSize^2 random draws: about 80 s at this size).
+ */
+export const MARKOV_MAX_VOCAB = 65_536;
+export const markovVocabSchema = positiveInt.max(MARKOV_MAX_VOCAB, {
+  message: `must be <= ${MARKOV_MAX_VOCAB} (drawing the chain shuffles the whole vocabulary once per token: vocabSize^2 work)`,
+});
+
 const markovSchema = z.object({
-  vocabSize: positiveInt.min(2),
+  vocabSize: markovVocabSchema.min(2),
   branching: positiveInt,
   length: positiveInt.min(2),
   seed: seedSchema.optional(),

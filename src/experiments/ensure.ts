@@ -10,11 +10,13 @@ import type { Model } from '../models/types.js';
 import { readCheckpoint, restoreCheckpoint } from '../train/checkpoint.js';
 import type { Task } from '../train/task.js';
 import type { TrainProgress } from '../train/trainer.js';
+import { checkRunMemory, type MemoryCheckOptions } from './memory-estimate.js';
 import { resolveRunConfig, type RunConfig } from './run-config.js';
 import { createRunTask, runTraining } from './run.js';
 import { configHash, openStore, type RunRecord, type RunStore } from './store.js';
 
-export interface EnsureOptions {
+/** allowLarge / memoryLimitBytes: the memory check runTraining makes, made here before the dataset is built. */
+export interface EnsureOptions extends MemoryCheckOptions {
   /** An open store or a path (default: DYTLAB_STORE or runs/dytlab.sqlite). */
   store?: RunStore | string;
   onProgress?: (p: TrainProgress) => void;
@@ -45,6 +47,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The finished run with this config, or a new one trained now. A run that ends diverged or failed is an error naming it. */
 export async function ensureRun(config: unknown, opts: EnsureOptions = {}): Promise<EnsuredRun> {
+  // Before resolveFully builds the dataset (and runTraining the model): refuse what would not fit in memory.
+  checkRunMemory(resolveRunConfig(config), opts);
   const cfg = await resolveFully(config);
   const hash = configHash(cfg);
   const store = typeof opts.store === 'object' ? opts.store : openStore(opts.store);
@@ -62,6 +66,8 @@ export async function ensureRun(config: unknown, opts: EnsureOptions = {}): Prom
     }
     const r = await runTraining(cfg, {
       store, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), progress: opts.progress ?? false,
+      ...(opts.allowLarge !== undefined ? { allowLarge: opts.allowLarge } : {}),
+      ...(opts.memoryLimitBytes !== undefined ? { memoryLimitBytes: opts.memoryLimitBytes } : {}),
     });
     if (r.status !== 'finished') {
       throw new Error(`ensureRun: run ${r.runId} ('${cfg.name}') ended ${r.status}${r.reason ? `: ${r.reason}` : ''}`);

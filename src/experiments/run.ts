@@ -10,10 +10,12 @@ import { checkResumeConfig, readCheckpoint } from '../train/checkpoint.js';
 import { createTask } from '../train/tasks.js';
 import { trainLoop, trainLoopAsync, type LoopOptions, type LoopResult, type TrainProgress } from '../train/trainer.js';
 import type { RunStatus, TraceRow, TrainSink } from '../train/sink.js';
+import { checkRunMemory, type MemoryCheckOptions } from './memory-estimate.js';
 import { resolveRunConfig, type RunConfig } from './run-config.js';
 import { openStore, type RunRecord, type RunStore } from './store.js';
 
-export interface RunOptions {
+/** allowLarge / memoryLimitBytes: the memory check before anything is allocated (memory-estimate.ts). */
+export interface RunOptions extends MemoryCheckOptions {
   /** An open store, a path to one, or false for none (a memory-only run). Default: runs/dytlab.sqlite. */
   store?: RunStore | string | false;
   /** Resume from this checkpoint file (its config is used when `config` is omitted). */
@@ -132,6 +134,8 @@ async function train(config: unknown | undefined, opts: RunOptions, interrupt: A
   if (raw === undefined) throw new Error('runTraining: give a config, or resumeFrom a checkpoint');
   // Validate once without the dataset (cheap, catches typos), then again with its vocabulary.
   const first = resolveRunConfig(raw);
+  // Before any dataset or model is allocated: refuse what would not fit in memory, naming the fields.
+  checkRunMemory(first, opts);
   const backend = await initBackend(first.backend);
   const { task, vocabSize } = createRunTask(first);
   let cfg: RunConfig;

@@ -75,8 +75,10 @@ export interface FixupBranch {
 export function fixupInit(branches: FixupBranch[], layersPerBranch: number): number {
   const scale = fixupScale(branches.length, layersPerBranch);
   for (const b of branches) {
-    for (const w of b.inner) w.assign(tf.tidy(() => tf.mul(w, scale)));
-    for (const w of b.last) w.assign(tf.zerosLike(w));
+    // assign() does not take ownership of its argument: dispose it, or the old and new values both stay allocated.
+    const set = (w: Variable, v: Tensor) => { w.assign(v); v.dispose(); };
+    for (const w of b.inner) set(w, tf.tidy(() => tf.mul(w, scale)));
+    for (const w of b.last) set(w, tf.zerosLike(w));
   }
   return scale;
 }

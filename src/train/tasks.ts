@@ -9,7 +9,7 @@ import {
 } from '../data/batching.js';
 import type { ImageSet } from '../data/image-set.js';
 import { loadMnist } from '../data/mnist.js';
-import { markovChainTask, syntheticImageTask } from '../data/synthetic.js';
+import { markovChainTask, markovVocabSchema, syntheticImageTask } from '../data/synthetic.js';
 import { imageTensors, tokenTensors } from '../data/tensors.js';
 import { corpusUnigramBaseline, loadMobyDick } from '../data/text.js';
 import { unigramCrossEntropy } from '../data/unigram.js';
@@ -27,7 +27,7 @@ export const dataSpecSchema = z.discriminatedUnion('dataset', [
     /** Random translations of up to this many pixels in training batches (0 = none). */
     shift: z.number().int().min(0).max(8).optional(),
   }).strict(),
-  z.object({ dataset: z.literal('markov'), vocabSize: posInt, branching: posInt, length: posInt.optional() }).strict(),
+  z.object({ dataset: z.literal('markov'), vocabSize: markovVocabSchema, branching: posInt, length: posInt.optional() }).strict(),
   z.object({
     dataset: z.literal('synthetic-images'), nTrain: posInt.optional(), nTest: posInt.optional(),
     noise: z.number().nonnegative().optional(), shift: z.number().int().min(0).max(8).optional(),
