@@ -4,12 +4,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { erf, evalCurve, fitCurve, SHAPES, type CurveParams, type CurveShape } from '../src/analysis/curvefit.js';
-import { erf64 as erfSeries, normals, rng, SQUASH64 } from './support/numeric.js';
+import { normals, rng } from './support/numeric.js';
+import { SQUASH } from '../src/engine/squash-shapes.js';
+import { erf64 as erfSeries } from '../src/util/erf.js';
 
 const TRUE: CurveParams = { a: 2, b: 0.7, c: 0.3, d: -0.5 };
 
 // float64 references written independently of the module (support/numeric.ts)
-const F64: Record<CurveShape, (u: number) => number> = { ...SQUASH64, linear: SQUASH64.identity };
+const F64: Record<CurveShape, (u: number) => number> = {
+  tanh: SQUASH.tanh.f64, erf: SQUASH.erf.f64, softsign: SQUASH.softsign.f64, isru: SQUASH.isru.f64,
+  hardtanh: SQUASH.hardtanh.f64, identity: SQUASH.identity.f64, linear: SQUASH.identity.f64,
+};
 
 /** x uniform on [lo, hi], y = a f(b x + c) + d + N(0, noise^2), computed in float64. */
 function synth(shape: CurveShape, n: number, seed: number, noise: number, p: CurveParams = TRUE, lo = -4, hi = 4) {

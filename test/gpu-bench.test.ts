@@ -17,16 +17,16 @@ import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../src/engine/tf.js';
 import type { Tensor } from '../src/engine/tf.js';
 import { layerNormOp, registerFusedKernels, rmsNormOp, squashOp } from '../src/engine/ops/index.js';
-import { centralDiff, maxRelErr, SQUASH64 } from './support/numeric.js';
+import { centralDiff, maxRelErr } from './support/numeric.js';
 import {
-  normBackward64, normForward64, squashBackward64, squashForward64, SQUASH64_DERIV,
-} from './support/norm-grads.js';
-import type { Shape64 } from './support/norm-grads.js';
+  normBackward64, normForward64, squashBackward64, squashForward64,
+} from '../src/engine/ops/reference.js';
+import { SQUASH, SQUASH_SHAPES } from '../src/engine/squash-shapes.js';
 import { runCudaSection } from '../bench/gpu/cuda-section.js';
 import { correctnessRow, randn, rng, squashCaseData, timingRow } from '../bench/gpu/common.js';
 
 const root = path.join(__dirname, '..');
-const SHAPES = Object.keys(SQUASH64) as Shape64[];
+const SHAPES = SQUASH_SHAPES;
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
@@ -38,8 +38,9 @@ describe('float64 references of the GPU checks', () => {
     for (const shape of SHAPES) {
       for (const u of [-3.1, -0.7, -0.2, 0, 0.3, 0.9, 2.4]) {
         if (shape === 'softsign' && u === 0) continue; // |u| makes f'' jump at 0: differences are off by h there
-        const fd = (SQUASH64[shape](u + 1e-6) - SQUASH64[shape](u - 1e-6)) / 2e-6;
-        assert.ok(Math.abs(SQUASH64_DERIV[shape](u) - fd) < 1e-7, `${shape}'(${u}) = ${SQUASH64_DERIV[shape](u)}, differences ${fd}`);
+        const { f64, df64 } = SQUASH[shape];
+        const fd = (f64(u + 1e-6) - f64(u - 1e-6)) / 2e-6;
+        assert.ok(Math.abs(df64(u) - fd) < 1e-7, `${shape}'(${u}) = ${df64(u)}, differences ${fd}`);
       }
     }
   });

@@ -1,12 +1,11 @@
 // Shared by the sections of the GPU benchmark (bench/gpu/gpu-bench.ts): what
 // is checked, the float64 ground truth, result shapes and formatting.
-import { maxRelErr } from '../../test/support/numeric.js';
-import { normBackward64, normForward64, squashBackward64, squashForward64 } from '../../test/support/norm-grads.js';
-import type { Shape64 } from '../../test/support/norm-grads.js';
+import { maxRelErr, normBackward64, normForward64, squashBackward64, squashForward64 } from '../../src/engine/ops/reference.js';
+import { SQUASH_SHAPES, type SquashShape } from '../../src/engine/squash-shapes.js';
 import { Rng } from '../../src/data/rng.js';
 
-export const SQUASH_SHAPES = ['tanh', 'hardtanh', 'sigmoid', 'softsign', 'erf', 'isru', 'identity'] as const;
-export type SquashShapeName = (typeof SQUASH_SHAPES)[number];
+export { SQUASH_SHAPES };
+export type SquashShapeName = SquashShape;
 export const EPS = 1e-5;
 /** The correctness target: max |gpu - float64| / max |float64| per output. */
 export const REL_TOL = 1e-5;
@@ -77,8 +76,8 @@ export function squashCaseData(rows: number, C: number, perChannel: boolean, r: 
 export interface SquashResult { y: ArrayLike<number>; dx: ArrayLike<number>; dalpha: ArrayLike<number>; ds: ArrayLike<number>; dgamma: ArrayLike<number>; dbeta: ArrayLike<number> }
 
 export function squashErrors(shape: SquashShapeName, d: SquashCaseData, got: SquashResult): Record<string, number> {
-  const y = squashForward64(shape as Shape64, d.x, d.rows, d.C, d);
-  const g = squashBackward64(shape as Shape64, d.x, d.dy, d.rows, d.C, d);
+  const y = squashForward64(shape, d.x, d.rows, d.C, d);
+  const g = squashBackward64(shape, d.x, d.dy, d.rows, d.C, d);
   return {
     y: maxRelErr(got.y, y), dx: maxRelErr(got.dx, g.dx), dalpha: maxRelErr(got.dalpha, g.dalpha),
     ds: maxRelErr(got.ds, g.ds), dgamma: maxRelErr(got.dgamma, g.dgamma), dbeta: maxRelErr(got.dbeta, g.dbeta),

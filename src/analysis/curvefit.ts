@@ -10,8 +10,10 @@
 // 'identity' and 'linear' (f(u) = u) are over-parameterised: they are fitted in closed form
 // as y = a' x + d' and reported with a = a', b = 1, c = 0.
 
+import { SHAPE_CODES } from '../engine/squash-shapes.js';
 import { erf, erfcTail, erfSmall } from '../util/erf.js';
 
+/** The squash shapes a fit can use (the table's, without sigmoid: a rescaled tanh), and 'linear' (= identity). */
 export const SHAPES = ['tanh', 'erf', 'softsign', 'isru', 'hardtanh', 'identity', 'linear'] as const;
 export type CurveShape = (typeof SHAPES)[number];
 
@@ -49,7 +51,12 @@ export interface FitResult {
 // ---------------------------------------------------------------------------------------
 // shapes
 
-const SHAPE_ID: Record<CurveShape, number> = { tanh: 0, erf: 1, softsign: 2, isru: 3, hardtanh: 4, identity: 5, linear: 5 };
+// Shape ids are the table's codes (engine/squash-shapes.ts): tanh 0, hardtanh 1, softsign 3, erf 4, isru 5, identity 6.
+const SHAPE_ID: Record<CurveShape, number> = {
+  tanh: SHAPE_CODES.tanh, erf: SHAPE_CODES.erf, softsign: SHAPE_CODES.softsign, isru: SHAPE_CODES.isru,
+  hardtanh: SHAPE_CODES.hardtanh, identity: SHAPE_CODES.identity, linear: SHAPE_CODES.identity,
+};
+const LINEAR_ID = SHAPE_CODES.identity;
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
 /** erf as the fitter evaluates it (shared with the cpu kernels: src/util/erf.ts). */
@@ -58,10 +65,10 @@ export { erf };
 function shapeValue(sid: number, u: number): number {
   switch (sid) {
     case 0: return Math.tanh(u);
-    case 1: return erf(u);
-    case 2: return u / (1 + Math.abs(u));
-    case 3: return Math.abs(u) > 1e8 ? Math.sign(u) : u / Math.sqrt(1 + u * u);
-    case 4: return u > 1 ? 1 : u < -1 ? -1 : u;
+    case 4: return erf(u);
+    case 3: return u / (1 + Math.abs(u));
+    case 5: return Math.abs(u) > 1e8 ? Math.sign(u) : u / Math.sqrt(1 + u * u);
+    case 1: return u > 1 ? 1 : u < -1 ? -1 : u;
     default: return u;
   }
 }
@@ -99,7 +106,7 @@ function accumulate(sid: number, x: Float32Array, y: Float32Array, w: Float64Arr
     let f: number, fp: number;
     switch (sid) {
       case 0: { f = Math.tanh(u); fp = 1 - f * f; break; }
-      case 1: {
+      case 4: {
         const z = Math.abs(u);
         const e = Math.exp(-z * z);
         fp = TWO_OVER_SQRT_PI * e;
@@ -108,13 +115,13 @@ function accumulate(sid: number, x: Float32Array, y: Float32Array, w: Float64Arr
         f = u >= 0 ? 1 - erfc : erfc - 1;
         break;
       }
-      case 2: { const s = 1 / (1 + Math.abs(u)); f = u * s; fp = s * s; break; }
-      case 3: {
+      case 3: { const s = 1 / (1 + Math.abs(u)); f = u * s; fp = s * s; break; }
+      case 5: {
         if (Math.abs(u) > 1e8) { f = u > 0 ? 1 : -1; fp = 0; }
         else { const q = 1 / Math.sqrt(1 + u * u); f = u * q; fp = q * q * q; }
         break;
       }
-      case 4: {
+      case 1: {
         if (u > 1) { f = 1; fp = 0; } else if (u < -1) { f = -1; fp = 0; } else { f = u; fp = 1; }
         break;
       }
@@ -325,7 +332,7 @@ function fitLinear(x: Float32Array, y: Float32Array, robust: { delta: number | u
   const r = new Float64Array(n), w = new Float64Array(n), scratch = new Float64Array(n);
   let iterations = 0, converged = false;
   for (let outer = 0; outer < 100; outer++) {
-    residualsInto(5, x, y, p, r);
+    residualsInto(LINEAR_ID, x, y, p, r);
     const delta = robust.delta ?? 1.345 * madScale(r, scratch);
     if (!(delta > 0) || !Number.isFinite(delta)) { converged = true; break; }
     for (let i = 0; i < n; i++) { const ar = Math.abs(r[i]!); w[i] = ar <= delta ? 1 : delta / ar; }
@@ -451,7 +458,7 @@ export function fitCurve(x: Float32Array, y: Float32Array, opts: FitOptions): Fi
   const n = x.length;
 
   let p: Float64Array, iterations = 0, converged: boolean;
-  if (sid === 5) {
+  if (sid === LINEAR_ID) {
     ({ p, iterations, converged } = fitLinear(x, y, robust));
   } else {
     const stage = (xs: Float32Array, ys: Float32Array, q: Float64Array): Stage =>

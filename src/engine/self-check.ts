@@ -2,17 +2,9 @@
 // plain float64 JavaScript: DyT forward (fused when available) and a transposed matmul.
 import { tf } from './tf.js';
 import { fusedKernelStatus, squashOp } from './ops/index.js';
+import { maxRelErr } from './ops/reference.js';
 
 export interface SelfCheck { ok: boolean; detail: string; dytMaxRelErr: number; matmulMaxRelErr: number }
-
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-30);
-}
 
 const [R, C, M, K, N] = [37, 13, 24, 40, 24];
 const TOL = 1e-5;

@@ -1,10 +1,11 @@
 // The normalization family's configuration: one spec type for every member,
 // validated at the edge with friendly errors (field, value, what was expected).
 import { z } from 'zod';
+import { SQUASH_SHAPES, type SquashShape } from '../engine/squash-shapes.js';
 import { parseWith } from '../util/schema.js';
 
-export const SQUASH_SHAPES = ['tanh', 'hardtanh', 'sigmoid', 'softsign', 'erf', 'isru', 'identity'] as const;
-export type SquashShapeName = (typeof SQUASH_SHAPES)[number];
+export { SQUASH_SHAPES };
+export type SquashShapeName = SquashShape;
 export const NORM_KINDS = ['layernorm', 'rmsnorm', 'dyt', 'identity'] as const;
 export type NormKind = (typeof NORM_KINDS)[number];
 export const ALPHA_MODES = ['learnable', 'fixed', 'none'] as const;
