@@ -58,7 +58,7 @@ function installInto(prefix: string): void {
 }
 
 test('the kernel is built (npm run build)', () => {
-  for (const f of [KERNEL_MAIN, join(ROOT, 'dist', 'kernel', 'session.js'), join(ROOT, 'dist', 'kernel', 'control-worker.js'), join(ROOT, 'dist', 'cli', 'kernel.js')]) {
+  for (const f of [KERNEL_MAIN, join(ROOT, 'dist', 'kernel', 'session.js'), join(ROOT, 'dist', 'kernel', 'control-worker.js'), join(ROOT, 'dist', 'cli', 'kernelspec.js')]) {
     assert.ok(existsSync(f), `${f} is missing: run npm run build`);
   }
 });

@@ -21,7 +21,15 @@ interface Reproduce {
 }
 
 export async function runCommand(o: RunOptions): Promise<number> {
-  return loadKernelModule<RunNotebooks>('run-notebooks').runNotebooks(o);
+  try {
+    return await loadKernelModule<RunNotebooks>('run-notebooks').runNotebooks(o);
+  } catch (e) {
+    // Bad input is found before any cell runs; a bad -p value is misuse (exit 2, as the runner says).
+    const code = (e as { exitCode?: unknown }).exitCode;
+    if (typeof code !== 'number') throw e;
+    process.stderr.write(`dytlab run: ${(e as Error).message}\n`);
+    return code;
+  }
 }
 
 export async function reproduceCommand(o: ReproduceOptions): Promise<number> {

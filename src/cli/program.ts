@@ -67,10 +67,11 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--store <path>', 'the run store (default $DYTLAB_STORE or runs/dytlab.sqlite)', text)
     .option('--resume <checkpoint>', 'continue from a checkpoint (its config, unless --config is given)', text)
     .option('--quiet', 'no progress bar')
-    .addHelpText('after', '\nExit status: 0 finished, 3 diverged, 1 failed, 2 misuse.')
-    .action(async (o: { config?: string; set?: string[]; store?: string; resume?: string; quiet?: boolean }, cmd: Command) => {
+    .option('--allow-large', 'train even when the memory estimate is above the limit (75% of this machine\'s memory)')
+    .addHelpText('after', '\nExit status: 0 finished, 3 diverged, 1 failed, 2 misuse; 130/143 interrupted (resumable).')
+    .action(async (o: { config?: string; set?: string[]; store?: string; resume?: string; quiet?: boolean; allowLarge?: boolean }, cmd: Command) => {
       if (o.config === undefined && o.resume === undefined) cmd.error('error: give --config FILE (or --resume CHECKPOINT)', { exitCode: 2 });
-      done(await trainCommand({ ...o, set: o.set ?? [], quiet: o.quiet ?? false, allowLarge: false }));
+      done(await trainCommand({ ...o, set: o.set ?? [], quiet: o.quiet ?? false, allowLarge: o.allowLarge ?? false }));
     });
 
   program.command('sweep')

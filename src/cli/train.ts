@@ -45,6 +45,9 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     ...(o.store !== undefined ? { store: o.store } : {}),
     ...(o.resume ? { resumeFrom: o.resume } : {}),
     progress: !o.quiet,
+    // Ctrl-C / SIGTERM: the run is recorded as interrupted at its step, with how to resume.
+    handleSignals: true,
+    allowLarge: o.allowLarge,
   });
   const evalText = r.lastEval ? Object.entries(r.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ') : 'no evaluation';
   const baseline = typeof r.taskInfo.unigramValLoss === 'number' ? ` (unigram baseline ${r.taskInfo.unigramValLoss.toFixed(4)})` : '';
