@@ -59,8 +59,8 @@ describe('the squash-shape table', () => {
 
 describe('every consumer reads the table', () => {
   test("the SIMD module's K_* constants are the table's codes", () => {
-    const src = readFileSync(join(ROOT, 'src', 'engine', 'ops', 'assembly', 'simd-ops.ts'), 'utf8');
-    const consts = Object.fromEntries([...src.matchAll(/^const K_([A-Z]+): i32 = (\d+);/gm)].map((m) => [m[1]!.toLowerCase(), Number(m[2])]));
+    const src = readFileSync(join(ROOT, 'src', 'engine', 'ops', 'assembly', 'simd-math.ts'), 'utf8');
+    const consts = Object.fromEntries([...src.matchAll(/^export const K_([A-Z]+): i32 = (\d+);/gm)].map((m) => [m[1]!.toLowerCase(), Number(m[2])]));
     assert.deepEqual(consts, { ...SHAPE_CODES });
   });
 

@@ -100,7 +100,7 @@ export class RMSNorm extends NormBase {
   }
 }
 
-/** gamma * f(alpha * x + s) + beta; DyT when f = tanh. */
+/** The squash family: gamma * f(alpha * x + s) + beta for any shape f of the table (engine/squash-shapes.ts). */
 export class DynamicSquash extends NormBase {
   /** Learnable (trainable) or fixed (not trainable) alpha; undefined when alpha = 'none'. */
   readonly alpha?: Variable;
@@ -142,6 +142,25 @@ export class DynamicSquash extends NormBase {
   }
 }
 
+/**
+ * Dynamic Tanh (DyT; Zhu et al., "Transformers without Normalization", 2025):
+ * gamma * tanh(alpha * x) + beta with a learnable scalar alpha (alpha0 = 0.5 by
+ * default). The squash family's member with f = tanh; createNorm({kind: 'dyt'}) builds one.
+ */
+export class DynamicTanh extends DynamicSquash {
+  constructor(spec: Extract<ResolvedNormSpec, { kind: 'dyt' }>, dim: number) {
+    if (spec.squash !== 'tanh') throw new Error(`DynamicTanh: squash must be 'tanh', got '${spec.squash}' (use DynamicSquash for the other shapes)`);
+    super(spec, dim);
+  }
+
+  /** DyT for `dim` channels from the spec's dyt fields (alpha0, alpha, perChannelAlpha, affine); errors name the field. */
+  static create(dim: number, opts: Omit<Extract<NormSpec, { kind: 'dyt' }>, 'kind' | 'squash'> = {}): DynamicTanh {
+    const r = resolveNormSpec({ ...opts, kind: 'dyt', squash: 'tanh' });
+    checkDim(dim, `DynamicTanh(${normLabel(r)})`);
+    return new DynamicTanh(r as Extract<ResolvedNormSpec, { kind: 'dyt' }>, dim);
+  }
+}
+
 /** No normalization at all: the input passes through. */
 export class IdentityNorm extends NormBase {
   apply(x: Tensor): Tensor {
@@ -171,7 +190,7 @@ export function createNorm(spec: NormSpec | ResolvedNormSpec, dim: number): Norm
   switch (r.kind) {
     case 'layernorm': return new LayerNorm(r, dim);
     case 'rmsnorm': return new RMSNorm(r, dim);
-    case 'dyt': return new DynamicSquash(r, dim);
+    case 'dyt': return r.squash === 'tanh' ? new DynamicTanh(r, dim) : new DynamicSquash(r, dim);
     case 'identity': return new IdentityNorm(r, dim);
   }
 }
