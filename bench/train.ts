@@ -4,12 +4,10 @@
 // Usage: node --import tsx bench/train.ts [--quick] [--backends wasm,cpu]
 import { join } from 'node:path';
 import { initBackend, tf, type BackendName } from '../src/index.js';
-import { readConfigFile, resolveRunConfig } from '../src/experiments/run-config.js';
-import { LM } from '../src/models/llama.js';
-import { ViT } from '../src/models/vit.js';
-import type { Model } from '../src/models/types.js';
+import { createRunTask } from '../src/experiments/run.js';
+import { readConfigFile, resolveRun } from '../src/experiments/run-config.js';
+import { buildModel } from '../src/models/build.js';
 import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
-import { createTask } from '../src/train/tasks.js';
 import { machineInfo, median, writeResults } from './support.js';
 
 const quick = process.argv.includes('--quick');
@@ -23,13 +21,11 @@ const groups: [string, string, string[]][] = [
 async function stepTime(file: string, norm: string, steps: number) {
   const raw = readConfigFile(join(__dirname, '..', 'configs', file)) as { model: Record<string, unknown> };
   raw.model.norm = { kind: norm }; // the same model, only the norm differs
-  const first = resolveRunConfig(raw, file);
-  const { task, vocabSize } = createTask(first.data, {
-    modelKind: first.model.kind, batchSize: first.train.batchSize, seed: 0, evalBatches: 1,
-    ...(first.model.kind === 'lm' ? { context: first.model.context } : {}),
-  });
-  const cfg = resolveRunConfig(raw, file, vocabSize);
-  const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
+  const resolved = resolveRun(raw, file);
+  // The task as before: seed 0 and one evaluation batch (the config's own seed and evalBatches are not what is timed).
+  const cfg = { ...resolved, seed: 0, train: { ...resolved.train, evalBatches: 1 } };
+  const { task } = createRunTask(cfg);
+  const model = buildModel(cfg);
   const opt = new AdamW(model.namedParameters(), cfg.train);
   const vars = model.trainableVariables();
   const names = new Map(model.namedParameters().map((p) => [p.variable.name, p.name]));

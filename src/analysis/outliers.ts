@@ -12,10 +12,8 @@
 import { z } from 'zod';
 import type { Tensor } from '../engine/tf.js';
 import { runWithCache } from '../hooks/hooks.js';
-import { resolveLMConfig, resolveViTConfig } from '../models/config.js';
-import { LM } from '../models/llama.js';
+import { buildModelFrom } from '../models/build.js';
 import type { Model } from '../models/types.js';
-import { ViT } from '../models/vit.js';
 import { readCheckpoint, restoreCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.js';
 import { parseWith } from '../util/schema.js';
 
@@ -388,7 +386,7 @@ export interface TrainingOutlierOptions extends OutlierOptions {
 export function modelFromCheckpointConfig(ck: LoadedCheckpoint): Model {
   const m = (ck.config as { model?: { kind?: string } } | null)?.model;
   if (!m || (m.kind !== 'lm' && m.kind !== 'vit')) throw new Error(`checkpoint ${ck.path}: its config has no model of kind 'lm' or 'vit'`);
-  return m.kind === 'lm' ? new LM(resolveLMConfig(m, `checkpoint ${ck.path}: model`)) : new ViT(resolveViTConfig(m, `checkpoint ${ck.path}: model`));
+  return buildModelFrom(m, `checkpoint ${ck.path}: model`);
 }
 
 /** The outlier snapshot of one model on one input. */

@@ -1,5 +1,9 @@
 // Datasets (MNIST, Moby-Dick, synthetic) and seeded, resumable batching.
 // Everything except tensors.ts is pure TypeScript and needs no tfjs backend.
+export {
+  dataSpecSchema, parseDataSpec, dataModelKind, dataShape, BYTE_VOCAB_SIZE, SYNTHETIC_IMAGE_SHAPE,
+} from './spec.js';
+export type { DataSpec, DatasetName, DataShape } from './spec.js';
 export { Rng, RNG_ALGORITHM, checkSeed } from './rng.js';
 export type { RngState } from './rng.js';
 export { checkImageSet, labelCounts } from './image-set.js';

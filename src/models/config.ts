@@ -100,6 +100,17 @@ export function resolveLMConfig(input: unknown, label = 'lm config'): ResolvedLM
   return r;
 }
 
+export type ResolvedModelConfig = ResolvedLMConfig | ResolvedViTConfig;
+
+/** Validate a model config of either kind (its `kind` says which) and fill its defaults. */
+export function resolveModelConfig(input: unknown, label = 'model config'): ResolvedModelConfig {
+  const kind = (input as { kind?: unknown } | null)?.kind;
+  if (kind === 'lm') return resolveLMConfig(input, label);
+  if (kind === 'vit') return resolveViTConfig(input, label);
+  // The schema's own message: kind is 'lm' or 'vit'.
+  return parseWith(modelConfigSchema, input, label) as never;
+}
+
 /** MLP width: ratio * d, rounded up to a multiple of 8 (as LLaMA does for SwiGLU). */
 export function mlpHidden(dModel: number, ratio: number): number {
   return Math.ceil((ratio * dModel) / 8) * 8;

@@ -1,7 +1,6 @@
 // Datasets + objectives as trainer Tasks: next-token prediction on text
 // (Moby-Dick, or a synthetic Markov chain), classification on images (MNIST, or
-// synthetic templates). The data spec is validated at the edge.
-import { z } from 'zod';
+// synthetic templates). The data spec (its schema and vocabulary rule) is data/spec.ts.
 import { tf } from '../engine/tf.js';
 import type { Scalar, Tensor } from '../engine/tf.js';
 import {
@@ -9,35 +8,18 @@ import {
 } from '../data/batching.js';
 import type { ImageSet } from '../data/image-set.js';
 import { loadMnist } from '../data/mnist.js';
-import { markovChainTask, markovVocabSchema, syntheticImageTask } from '../data/synthetic.js';
+import { dataModelKind, type DataSpec } from '../data/spec.js';
+import { markovChainTask, syntheticImageTask } from '../data/synthetic.js';
 import { imageTensors, tokenTensors } from '../data/tensors.js';
 import { corpusUnigramBaseline, loadMobyDick } from '../data/text.js';
 import { unigramCrossEntropy } from '../data/unigram.js';
 import { randomShift } from '../data/augment.js';
 import { Rng, type RngState } from '../data/rng.js';
 import type { Model } from '../models/types.js';
-import { parseWith } from '../util/schema.js';
 import type { Task } from './task.js';
 
-const posInt = z.number().int().positive();
-export const dataSpecSchema = z.discriminatedUnion('dataset', [
-  z.object({ dataset: z.literal('moby-dick'), level: z.enum(['char', 'byte']).optional() }).strict(),
-  z.object({
-    dataset: z.literal('mnist'), normalize: z.boolean().optional(),
-    /** Random translations of up to this many pixels in training batches (0 = none). */
-    shift: z.number().int().min(0).max(8).optional(),
-  }).strict(),
-  z.object({ dataset: z.literal('markov'), vocabSize: markovVocabSchema, branching: posInt, length: posInt.optional() }).strict(),
-  z.object({
-    dataset: z.literal('synthetic-images'), nTrain: posInt.optional(), nTest: posInt.optional(),
-    noise: z.number().nonnegative().optional(), shift: z.number().int().min(0).max(8).optional(),
-  }).strict(),
-]);
-export type DataSpec = z.input<typeof dataSpecSchema>;
-
-export function parseDataSpec(input: unknown, label = 'data'): DataSpec {
-  return parseWith(dataSpecSchema, input, label);
-}
+// The data spec and its vocabulary rule live in data/spec.ts; re-exported here for existing imports.
+export { dataSpecSchema, parseDataSpec, type DataSpec } from '../data/spec.js';
 
 /** Mean token cross-entropy of logits [B, T, V] against int32 targets [B, T] (or [B, V] vs [B]). */
 export function crossEntropy(logits: Tensor, targets: Tensor): Scalar {
@@ -167,6 +149,9 @@ class ImageTask implements Task {
   }
 }
 
+/** How many tasks createTask has built in this process (tests check that one run builds its dataset once). */
+export const taskCounters = { built: 0 };
+
 export interface TaskSetup {
   task: Task;
   /** What the model config must agree with: vocabulary size (LM) or classes (ViT). */
@@ -179,10 +164,10 @@ export interface TaskSetup {
  * needs; a text dataset with a ViT (or images with an LM) is an error.
  */
 export function createTask(spec: DataSpec, opts: { modelKind: 'lm' | 'vit'; batchSize: number; context?: number; seed: number; evalBatches: number }): TaskSetup {
-  const textual = spec.dataset === 'moby-dick' || spec.dataset === 'markov';
-  if (textual !== (opts.modelKind === 'lm')) {
+  if (dataModelKind(spec) !== opts.modelKind) {
     throw new Error(`data.dataset = "${spec.dataset}" does not fit a ${opts.modelKind === 'lm' ? 'language model' : 'ViT'}`);
   }
+  taskCounters.built++;
   switch (spec.dataset) {
     case 'moby-dick': {
       const c = loadMobyDick({ level: spec.level ?? 'char' });
