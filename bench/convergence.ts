@@ -6,7 +6,7 @@
 // Usage: node --import tsx bench/convergence.ts [--store runs/convergence.sqlite] [--only lm|vit|lm-tiny-dyt.json,...]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { openStore } from '../src/experiments/store.js';
+import { openStore } from '../src/experiments/store/index.js';
 
 const root = join(__dirname, '..');
 const argv = process.argv.slice(2);

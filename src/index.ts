@@ -40,8 +40,8 @@ export {
 export type { MemoryCheckOptions, MemoryDriver, MemoryEstimate, MemoryParts, ParameterCount } from './experiments/memory-estimate.js';
 export { resolveRunConfig, readConfigFile } from './experiments/run-config.js';
 export type { RunConfig } from './experiments/run-config.js';
-export { openStore, RunStore, configHash, canonicalJson, StoreError } from './experiments/store.js';
-export type { RunRecord } from './experiments/store.js';
+export { openStore, RunStore, configHash, canonicalJson, StoreError } from './experiments/store/index.js';
+export type { RunRecord } from './experiments/store/index.js';
 export { trainLoop } from './train/trainer.js';
 export type { TrainProgress, LoopOptions, LoopResult } from './train/trainer.js';
 export { MemorySink } from './train/sink.js';

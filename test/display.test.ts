@@ -6,7 +6,7 @@ import { after, afterEach, before, beforeEach, describe, mock, test } from 'node
 import assert from 'node:assert/strict';
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
-import { arquero } from '../src/experiments/store-frames.js';
+import { arquero } from '../src/experiments/store/frames.js';
 import {
   clearOutput, display, displayPlugins, html, latex, markdown, png, progress, registerDisplayPlugin, resetDisplayPlugins,
   resetPlotlyEmbed, setDisplaySink, toMimeBundle, unregisterDisplayPlugin, PLOTLY_MIME, PLOTLY_BUNDLE_MARKER, TABLE_MAX_ROWS,

@@ -9,7 +9,7 @@ import { channelExtremes, extremeChannelEffect, tokenLines } from '../src/analys
 import { fitShapes } from '../src/analysis/fit-shapes.js';
 import { applySwap, planSwaps, swapTest } from '../src/analysis/swap.js';
 import { ensureRun, loadRunModel } from '../src/experiments/ensure.js';
-import { openStore } from '../src/experiments/store.js';
+import { openStore } from '../src/experiments/store/index.js';
 import { mappingGrid, mappingScatter } from '../src/viz/mapping.js';
 import { alphaTraceChart, alphaVsStdChart } from '../src/viz/alpha.js';
 import { evalCurve } from '../src/analysis/curvefit.js';

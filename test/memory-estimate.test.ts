@@ -18,7 +18,7 @@ import {
 import { ensureRun } from '../src/experiments/ensure.js';
 import { readConfigFile, resolveRunConfig } from '../src/experiments/run-config.js';
 import { runTraining } from '../src/experiments/run.js';
-import { openStore } from '../src/experiments/store.js';
+import { openStore } from '../src/experiments/store/index.js';
 import { expandSweep, planSweep } from '../src/experiments/sweep.js';
 import { runSweep } from '../src/experiments/sweep-runner.js';
 

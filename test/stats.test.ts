@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import {
   incompleteBeta, mean, pairedComparison, sampleStd, studentTCdf, studentTQuantile, studentTTwoSided, summarize,
 } from '../src/experiments/stats.js';
-import { openStore, type RunStore } from '../src/experiments/store.js';
+import { openStore, type RunStore } from '../src/experiments/store/index.js';
 import { expandSweep, type SweepGrid } from '../src/experiments/sweep.js';
 import { compareToBaseline, summarizeSweep, sweepCurves, sweepMatrix, sweepRuns } from '../src/experiments/sweep-summary.js';
 

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { initBackend } from '../src/engine/backend.js';
-import { mergeStores, openStore, STORE_SCHEMA_VERSION, StoreError } from '../src/experiments/store.js';
+import { mergeStores, openStore, STORE_SCHEMA_VERSION, StoreError } from '../src/experiments/store/index.js';
 import { readConfigFile } from '../src/experiments/run-config.js';
 import { runTraining } from '../src/experiments/run.js';
 import { expandSweep, planSweep } from '../src/experiments/sweep.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openStore, type RunStore } from '../src/experiments/store.js';
+import { openStore, type RunStore } from '../src/experiments/store/index.js';
 import { loadSweep } from '../src/experiments/sweep-config.js';
 import { expandSweep, parseShard, planSweep, shardFromEnv, shardPoints } from '../src/experiments/sweep.js';
 import { runSweep } from '../src/experiments/sweep-runner.js';

@@ -3,7 +3,7 @@
 // action hands typed options to the module that does the work.
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
-import { RUN_STATUSES, type RunStatus } from '../experiments/store.js';
+import { RUN_STATUSES, type RunStatus } from '../experiments/store/index.js';
 import { VERSION } from '../version.js';
 import { collect, positiveInt, positiveSeconds, text } from './args.js';
 import { bashCompletion } from './completion.js';

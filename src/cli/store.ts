@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import {
   mergeStores, openStore, resolveStorePath, runProcessGone, type RunRecord, type RunStatus, type RunStore,
-} from '../experiments/store.js';
+} from '../experiments/store/index.js';
 import { ConfigError } from '../util/schema.js';
 
 export interface StoreIO { stdout: { write(s: string): unknown } }

@@ -1,7 +1,7 @@
 // `dytlab sweep <file>`: expand a sweep, skip what the store has, run the rest
 // in parallel workers with a combined progress display; --dry-run prints the plan.
 import { existsSync } from 'node:fs';
-import { openStore, resolveStorePath } from '../experiments/store.js';
+import { openStore, resolveStorePath } from '../experiments/store/index.js';
 import { expandSweep, parseShard, planSweep, shardFromEnv, type PlannedRun, type SweepPlan } from '../experiments/sweep.js';
 import {
   estimateRun, formatDuration, FLOPS_PER_SECOND, makespan, storeStepTimes, type RunEstimate,

@@ -13,7 +13,7 @@ import type { TrainProgress } from '../train/trainer.js';
 import { checkRunMemory, type MemoryCheckOptions } from './memory-estimate.js';
 import { resolveRunConfig, type RunConfig } from './run-config.js';
 import { createRunTask, runTraining } from './run.js';
-import { configHash, openStore, type RunRecord, type RunStore } from './store.js';
+import { configHash, withStore, type RunRecord, type RunStore } from './store/index.js';
 
 /** allowLarge / memoryLimitBytes: the memory check runTraining makes, made here before the dataset is built. */
 export interface EnsureOptions extends MemoryCheckOptions {
@@ -51,9 +51,7 @@ export async function ensureRun(config: unknown, opts: EnsureOptions = {}): Prom
   checkRunMemory(resolveRunConfig(config), opts);
   const cfg = await resolveFully(config);
   const hash = configHash(cfg);
-  const store = typeof opts.store === 'object' ? opts.store : openStore(opts.store);
-  const owns = typeof opts.store !== 'object';
-  try {
+  return withStore(opts.store, async (store) => {
     const deadline = Date.now() + (opts.waitSeconds ?? 3600) * 1000;
     for (;;) {
       const done = store.findFinished(hash);
@@ -73,9 +71,7 @@ export async function ensureRun(config: unknown, opts: EnsureOptions = {}): Prom
       throw new Error(`ensureRun: run ${r.runId} ('${cfg.name}') ended ${r.status}${r.reason ? `: ${r.reason}` : ''}`);
     }
     return { runId: r.runId!, reused: false, record: store.getRun(r.runId!), config: cfg };
-  } finally {
-    if (owns) store.close();
-  }
+  });
 }
 
 export interface LoadedRun {
@@ -89,17 +85,12 @@ export interface LoadedRun {
 
 /** Rebuild a run's model from its latest checkpoint (the final one for a finished run), with its task. */
 export async function loadRunModel(runId: string, opts: { store?: RunStore | string } = {}): Promise<LoadedRun> {
-  const store = typeof opts.store === 'object' ? opts.store : openStore(opts.store);
-  const owns = typeof opts.store !== 'object';
-  let ckPath: string;
-  try {
+  const ckPath = withStore(opts.store, (store) => {
     const id = store.resolveRunId(runId);
     const ck = store.latestCheckpoint(id);
     if (!ck) throw new Error(`loadRunModel: run ${id} has no checkpoint in store ${store.path}`);
-    ckPath = ck.path;
-  } finally {
-    if (owns) store.close();
-  }
+    return ck.path;
+  });
   const ck = readCheckpoint(ckPath);
   const cfg = resolveRunConfig(ck.config, `checkpoint ${ckPath}: config`);
   await initBackend(cfg.backend);

@@ -9,10 +9,10 @@ import type { Model } from '../models/types.js';
 import { checkResumeConfig, readCheckpoint } from '../train/checkpoint.js';
 import { createTask } from '../train/tasks.js';
 import { trainLoop, trainLoopAsync, type LoopOptions, type LoopResult, type TrainProgress } from '../train/trainer.js';
-import type { RunStatus, TraceRow, TrainSink } from '../train/sink.js';
+import type { FinalStatus, TraceRow, TrainSink } from '../train/sink.js';
 import { checkRunMemory, type MemoryCheckOptions } from './memory-estimate.js';
 import { resolveRunConfig, type RunConfig } from './run-config.js';
-import { openStore, type RunRecord, type RunStore } from './store.js';
+import { withStore, type RunRecord, type RunStore } from './store/index.js';
 
 /** allowLarge / memoryLimitBytes: the memory check before anything is allocated (memory-estimate.ts). */
 export interface RunOptions extends MemoryCheckOptions {
@@ -66,7 +66,7 @@ function storeSink(store: RunStore, id: string): TrainSink {
     logMetrics: (step, values) => { store.logMetrics(id, step, values); }, // also refreshes the heartbeat
     logTraces: (step, rows: TraceRow[]) => { store.logTraces(id, step, rows); },
     addCheckpoint: (path, step) => { store.addArtifact(id, { kind: 'checkpoint', path, step }); },
-    finish: (status: RunStatus, info) => { store.finishRun(id, { status, ...info }); },
+    finish: (status: FinalStatus, info) => { store.finishRun(id, { status, ...info }); },
   };
 }
 
@@ -148,51 +148,52 @@ async function train(config: unknown | undefined, opts: RunOptions, interrupt: A
     throw e;
   }
   const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
-  const store = opts.store === false ? undefined : typeof opts.store === 'object' ? opts.store : openStore(opts.store);
-  const ownsStore = store !== undefined && typeof opts.store !== 'object';
-  let runId: string | undefined;
-  try {
-    if (store) {
-      const init = {
-        config: cfg, kind: cfg.model.kind, name: cfg.name, seed: cfg.seed, backend,
-        ...(opts.resumeFrom ? { resumeOf: opts.resumeFrom } : {}),
-      };
-      if (opts.claim) {
-        const c = store.claimRun(init);
-        if (!c.claimed) throw new RunClaimedError(c.state, c.run, store.path);
-        runId = c.run.id;
-      } else {
-        runId = store.createRun(init).id;
-        store.startRun(runId);
+  // The store: the one given, one opened here (and closed after the run), or none.
+  const record = async (store: RunStore | undefined): Promise<RunResult> => {
+    let runId: string | undefined;
+    try {
+      if (store) {
+        const init = {
+          config: cfg, kind: cfg.model.kind, name: cfg.name, seed: cfg.seed, backend,
+          ...(opts.resumeFrom ? { resumeOf: opts.resumeFrom } : {}),
+        };
+        if (opts.claim) {
+          const c = store.claimRun(init);
+          if (!c.claimed) throw new RunClaimedError(c.state, c.run, store.path);
+          runId = c.run.id;
+        } else {
+          runId = store.createRun(init).id;
+          store.startRun(runId);
+        }
+        store.logMetrics(runId, 0, Object.fromEntries(Object.entries(task.info).filter(([, v]) => typeof v === 'number')) as Record<string, number>);
       }
-      store.logMetrics(runId, 0, Object.fromEntries(Object.entries(task.info).filter(([, v]) => typeof v === 'number')) as Record<string, number>);
+      const sink = store && runId ? storeSink(store, runId) : nullSink;
+      // Checkpoints live beside the store (runs/checkpoints/<run id>/); an in-memory store keeps none.
+      const checkpointDir = store && runId && store.path !== ':memory:' ? join(dirname(store.path), 'checkpoints', runId) : undefined;
+      const loopOpts: LoopOptions = {
+        runConfig: cfg,
+        ...(checkpointDir ? { checkpointDir } : {}),
+        ...(checkpoint ? { resumeFrom: checkpoint } : {}),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        ...(opts.progress !== undefined ? { progress: opts.progress } : {}),
+        ...(opts.stopAfter !== undefined ? { stopAfter: opts.stopAfter } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      };
+      // With signals to watch, the loop gives the event loop a turn after every step (their handlers run there).
+      const result = interrupt
+        ? await trainLoopAsync(model, task, cfg.train, sink, { ...loopOpts, interrupt })
+        : trainLoop(model, task, cfg.train, sink, loopOpts);
+      return { ...result, ...(runId ? { runId } : {}), config: cfg, backend, taskInfo: task.info, ...(opts.keepModel ? { model } : {}) };
+    } catch (e) {
+      // Whatever went wrong, the store says so: a run is never left 'running' by a failure we saw.
+      if (store && runId && ['created', 'running'].includes(store.getRun(runId).status)) {
+        store.finishRun(runId, { status: 'failed', reason: (e as Error).message });
+      }
+      throw e;
+    } finally {
+      task.dispose();
+      if (!opts.keepModel) model.dispose();
     }
-    const sink = store && runId ? storeSink(store, runId) : nullSink;
-    // Checkpoints live beside the store (runs/checkpoints/<run id>/); an in-memory store keeps none.
-    const checkpointDir = store && runId && store.path !== ':memory:' ? join(dirname(store.path), 'checkpoints', runId) : undefined;
-    const loopOpts: LoopOptions = {
-      runConfig: cfg,
-      ...(checkpointDir ? { checkpointDir } : {}),
-      ...(checkpoint ? { resumeFrom: checkpoint } : {}),
-      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      ...(opts.progress !== undefined ? { progress: opts.progress } : {}),
-      ...(opts.stopAfter !== undefined ? { stopAfter: opts.stopAfter } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    };
-    // With signals to watch, the loop gives the event loop a turn after every step (their handlers run there).
-    const result = interrupt
-      ? await trainLoopAsync(model, task, cfg.train, sink, { ...loopOpts, interrupt })
-      : trainLoop(model, task, cfg.train, sink, loopOpts);
-    return { ...result, ...(runId ? { runId } : {}), config: cfg, backend, taskInfo: task.info, ...(opts.keepModel ? { model } : {}) };
-  } catch (e) {
-    // Whatever went wrong, the store says so: a run is never left 'running' by a failure we saw.
-    if (store && runId && ['created', 'running'].includes(store.getRun(runId).status)) {
-      store.finishRun(runId, { status: 'failed', reason: (e as Error).message });
-    }
-    throw e;
-  } finally {
-    task.dispose();
-    if (!opts.keepModel) model.dispose();
-    if (ownsStore) store.close();
-  }
+  };
+  return opts.store === false ? record(undefined) : withStore(opts.store, record);
 }

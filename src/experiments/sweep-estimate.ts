@@ -9,7 +9,7 @@
 // third of a step per batch, 3 s to start a worker.
 import { mlpHidden } from '../models/config.js';
 import type { RunConfig } from './run-config.js';
-import { canonicalJson, type RunRecord } from './store.js';
+import { canonicalJson, type RunRecord } from './store/index.js';
 
 export const FLOPS_PER_SECOND = 18e9;
 export const STARTUP_SECONDS = 3;

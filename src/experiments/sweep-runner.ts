@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_STALE_SECONDS, openStore, resolveStorePath, type RunStore } from './store.js';
+import { DEFAULT_STALE_SECONDS, openStore, resolveStorePath, type RunStore } from './store/index.js';
 import { runState, type PlannedRun, type SweepPlan } from './sweep.js';
 
 // -- the worker protocol -----------------------------------------------------------

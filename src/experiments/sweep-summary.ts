@@ -8,8 +8,8 @@
 // records), so renaming nothing and guessing nothing: a combination is
 // 'finished' or 'diverged' when the store has such a run with its hash (the
 // latest, if it has several), else 'failed', 'running' or 'missing'.
-import { valueAtPath } from './store-frames.js';
-import type { RunRecord, RunStore } from './store.js';
+import { valueAtPath } from './store/frames.js';
+import type { RunRecord, RunStore } from './store/index.js';
 import { pairedComparison, summarize, type PairedComparison, type Summary } from './stats.js';
 import type { LoadSweepOptions, SweepAxis } from './sweep-config.js';
 import { expandSweep, type SweepGrid, type SweepPoint } from './sweep.js';

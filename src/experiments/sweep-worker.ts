@@ -14,7 +14,7 @@
 // combination another process finished or is training meanwhile is reported
 // back ('claimed') rather than trained twice.
 import { runTraining, RunClaimedError } from './run.js';
-import { configHash } from './store.js';
+import { configHash } from './store/index.js';
 import type { WorkerRequest, WorkerMessage } from './sweep-runner.js';
 
 const parentPid = process.ppid;

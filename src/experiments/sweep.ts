@@ -15,7 +15,7 @@ import { loadMobyDick } from '../data/text.js';
 import type { DataSpec } from '../train/tasks.js';
 import { ConfigError, showValue } from '../util/schema.js';
 import { resolveRunConfig, type RunConfig } from './run-config.js';
-import { canonicalJson, configHash, pidAlive, type RunRecord, type RunStore } from './store.js';
+import { canonicalJson, configHash, pidAlive, type RunRecord, type RunStore } from './store/index.js';
 import { applyPatch, loadSweep, type LoadSweepOptions, type SweepAxis, type SweepSpec } from './sweep-config.js';
 
 export interface SweepPoint {

@@ -2,14 +2,15 @@
 // this; tests and notebooks can pass a memory sink. The trainer never imports
 // the store: imports flow one way (train <- experiments).
 export interface TraceRow { layer: string; alpha: number | number[] | null; inputStd: number; extra?: Record<string, unknown> }
-/** 'interrupted': stopped by a signal at a step boundary (resumable from its checkpoint). */
-export type RunStatus = 'finished' | 'diverged' | 'failed' | 'interrupted';
+/** How a run ends. 'interrupted': stopped by a signal at a step boundary (resumable from its checkpoint; a sweep runs it again). */
+export const FINAL_STATUSES = ['finished', 'diverged', 'failed', 'interrupted'] as const;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
 
 export interface TrainSink {
   logMetrics(step: number, values: Record<string, number>): void;
   logTraces(step: number, rows: TraceRow[]): void;
   addCheckpoint(path: string, step: number): void;
-  finish(status: RunStatus, info: { reason?: string; step: number }): void;
+  finish(status: FinalStatus, info: { reason?: string; step: number }): void;
 }
 
 /** Keeps everything in memory (for tests and quick notebook runs). */
@@ -17,7 +18,7 @@ export class MemorySink implements TrainSink {
   readonly metrics: { step: number; name: string; value: number }[] = [];
   readonly traces: ({ step: number } & TraceRow)[] = [];
   readonly checkpoints: { path: string; step: number }[] = [];
-  status?: { status: RunStatus; reason?: string; step: number };
+  status?: { status: FinalStatus; reason?: string; step: number };
   logMetrics(step: number, values: Record<string, number>): void {
     for (const [name, value] of Object.entries(values)) this.metrics.push({ step, name, value });
   }
@@ -27,7 +28,7 @@ export class MemorySink implements TrainSink {
   addCheckpoint(path: string, step: number): void {
     this.checkpoints.push({ path, step });
   }
-  finish(status: RunStatus, info: { reason?: string; step: number }): void {
+  finish(status: FinalStatus, info: { reason?: string; step: number }): void {
     this.status = { status, ...info };
   }
   series(name: string): number[] {

@@ -16,7 +16,7 @@ import { checkDivergence, newDivergenceState } from './divergence.js';
 import { progressBar } from './progress.js';
 import { withPrecision } from './precision.js';
 import { lrAt } from './schedule.js';
-import type { TraceRow, TrainSink, RunStatus } from './sink.js';
+import type { FinalStatus, TraceRow, TrainSink } from './sink.js';
 import type { Task } from './task.js';
 
 export interface TrainProgress {
@@ -53,7 +53,7 @@ export interface LoopOptions {
 }
 
 export interface LoopResult {
-  status: RunStatus;
+  status: FinalStatus;
   reason?: string;
   /** Steps completed. */
   step: number;
@@ -127,7 +127,7 @@ export function* trainSteps(model: Model, task: Task, cfg: ResolvedTrainConfig, 
   const probe = task.probe();
   const t0 = performance.now();
   let items = 0, lastEval: Record<string, number> | undefined;
-  let status: RunStatus = 'finished', reason: string | undefined;
+  let status: FinalStatus = 'finished', reason: string | undefined;
   const tensorsAtStart = tf.memory().numTensors;
   const startStep = state.step;
   const vars = model.trainableVariables();

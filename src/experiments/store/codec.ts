@@ -4,9 +4,10 @@
 //   the order its keys were written in;
 // - newRunId: sortable, unique run ids (ULID: 48-bit milliseconds + 80 random bits);
 // - non-finite numbers: SQLite turns NaN into NULL and JSON has no NaN or
-//   Infinity, so the store keeps them as tags ('NaN', 'Infinity', '-Infinity').
+//   Infinity, so the store keeps them as tags ('NaN', 'Infinity', '-Infinity');
+// - timestamps: ISO 8601 UTC text.
 import { createHash, randomBytes } from 'node:crypto';
-import { showValue } from '../util/schema.js';
+import { showValue } from '../../util/schema.js';
 
 // ---------------------------------------------------------------------------
 // Canonical JSON and config hashes
@@ -122,8 +123,8 @@ export function runIdTime(id: string): number | undefined {
 // ---------------------------------------------------------------------------
 // Non-finite numbers
 
-export type NonFiniteTag = 'NaN' | 'Infinity' | '-Infinity';
-export const NONFINITE_TAGS: readonly NonFiniteTag[] = ['NaN', 'Infinity', '-Infinity'];
+type NonFiniteTag = 'NaN' | 'Infinity' | '-Infinity';
+const NONFINITE_TAGS: readonly NonFiniteTag[] = ['NaN', 'Infinity', '-Infinity'];
 
 /** [REAL column value, tag column value]: finite numbers as themselves, others as NULL plus a tag. */
 export function encodeNumber(v: number): [number | null, NonFiniteTag | null] {
@@ -152,4 +153,12 @@ export function stringifyNonFinite(value: unknown): string {
 /** JSON.parse that turns the strings "NaN", "Infinity", "-Infinity" back into numbers. */
 export function parseNonFinite(text: string): unknown {
   return JSON.parse(text, (_k, v: unknown) => (typeof v === 'string' && (NONFINITE_TAGS as readonly string[]).includes(v) ? decodeNumber(null, v) : v));
+}
+
+// ---------------------------------------------------------------------------
+// Timestamps
+
+/** Now, as the store writes times: ISO 8601 UTC. */
+export function nowIso(): string {
+  return new Date().toISOString();
 }
