@@ -1,21 +1,23 @@
 // The headless notebook runner: executes .ipynb files through the same session
 // as the Jupyter kernel (no Python needed), papermill-style parameters, per-cell
-// timeout, errors recorded as proper outputs; writes the executed notebook
-// (nbformat 4) and an offline HTML report. runNotebook() runs one in this
+// timeout, errors recorded as proper outputs. What follows execution (outputs,
+// manifest, the executed notebook and its HTML report) is the report pipeline's
+// (src/report/executed.ts). runNotebook() runs one in this
 // process (a library function); `dytlab run` goes through runNotebooks()
 // (run-notebooks.ts), which runs each notebook in its own worker process
 // (notebook-worker.ts) on the pieces below.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
-  VERSION, backendInfo, readNotebook, renderNotebookHtml, resetPlotlyEmbed, joinSource,
-  type CodeCell, type NotebookJson, type Output,
+  backendInfo, fillExecutedNotebook, readNotebook, resetPlotlyEmbed, joinSource, writeReports,
+  type CellEvent, type CellRecord, type CellRun, type CodeCell, type FinishInfo, type NotebookJson,
 } from 'dytlab';
 import { DEFAULT_NAME, DISPLAY_NAME } from './install.js';
 import { languageInfo } from './language.js';
 import { declaredParameters, injectedSource } from './params.js';
-import { createSession, terminal, type CellEvent } from './session.js';
+import { createSession, terminal } from './session.js';
+
+export { outputsFrom, writeReports, type CellRecord, type CellRun } from 'dytlab';
 
 export interface RunNotebookOptions {
   params?: Record<string, unknown>;
@@ -31,17 +33,6 @@ export interface RunNotebookOptions {
   log?: (line: string) => void;
 }
 
-export interface CellRecord { index: number; status: 'ok' | 'error' | 'skipped'; durationSec: number }
-
-/** What executing one code cell gave (in-process or reported by a worker). */
-export interface CellRun {
-  index: number;
-  executionCount: number | null;
-  events: CellEvent[];
-  status: 'ok' | 'error';
-  durationSec: number;
-  startTime: string;
-}
 export interface RunNotebookResult {
   notebook: string;
   outNotebook: string;
@@ -60,63 +51,6 @@ export function gitCommit(cwd: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** The notebook's own `seed` default (a numeric literal in its parameters cell), for the manifest. */
-function defaultSeed(nb: NotebookJson): number | undefined {
-  const cell = nb.cells.find((c) => ((c.metadata?.tags as string[] | undefined) ?? []).includes('parameters'));
-  const m = cell && /^\s*(?:const|let|var)\s+seed\s*(?::[^=]+)?=\s*(-?\d+)\s*;?\s*$/m.exec(joinSource(cell.source));
-  return m ? Number(m[1]) : undefined;
-}
-
-/** Fold a cell's events into nbformat outputs (update_display_data rewrites the earlier output in place). */
-export function outputsFrom(events: CellEvent[], executionCount: number): Output[] {
-  const outputs: Output[] = [];
-  const byId = new Map<string, Output & { data: Record<string, unknown>; metadata: Record<string, unknown> }>();
-  let clearPending = false;
-  const push = (o: Output) => {
-    if (clearPending) { outputs.length = 0; clearPending = false; }
-    outputs.push(o);
-  };
-  for (const e of events) {
-    switch (e.type) {
-      case 'stream': {
-        const last = outputs[outputs.length - 1];
-        if (!clearPending && last?.output_type === 'stream' && last.name === e.name) last.text = joinSource(last.text) + e.text;
-        else push({ output_type: 'stream', name: e.name, text: e.text });
-        break;
-      }
-      case 'display': {
-        const o = { output_type: 'display_data' as const, data: e.data, metadata: e.metadata, ...(e.displayId ? { transient: { display_id: e.displayId } } : {}) };
-        push(o);
-        if (e.displayId) byId.set(e.displayId, o);
-        break;
-      }
-      case 'update': {
-        const o = byId.get(e.displayId);
-        if (o) { o.data = e.data; o.metadata = e.metadata; }
-        break;
-      }
-      case 'clear':
-        if (e.wait) clearPending = true;
-        else outputs.length = 0;
-        break;
-      case 'result':
-        push({ output_type: 'execute_result', execution_count: executionCount, data: e.data, metadata: e.metadata });
-        break;
-      case 'error':
-        push({ output_type: 'error', ename: e.ename, evalue: e.evalue, traceback: e.traceback });
-        break;
-    }
-  }
-  // transient is not part of a saved notebook.
-  return outputs.map((o) => {
-    if ('transient' in o) {
-      const { transient: _t, ...rest } = o as Output & { transient?: unknown };
-      return rest as Output;
-    }
-    return o;
-  });
 }
 
 const tagsOf = (c: { metadata?: Record<string, unknown> }) => ((c.metadata?.tags as string[] | undefined) ?? []);
@@ -189,73 +123,12 @@ export async function executeCells(nb: NotebookJson, o: { cwd: string; timeoutSe
   return runs;
 }
 
-export interface FinishInfo {
-  path: string;
-  params: Record<string, unknown>;
-  warnings: string[];
-  start: Date;
-  end: Date;
-  backend: string;
-  /** Notebook-level problem (the kernel died ...), for the manifest. */
-  failure?: string;
-}
-
-/**
- * Fills the notebook in from its cell runs (outputs, counts, per-cell status;
- * code cells without a run are marked skipped) and its metadata (manifest,
- * papermill's layout). Returns the manifest and the per-cell records.
- */
-export function finishNotebook(nb: NotebookJson, runs: CellRun[], info: FinishInfo): { status: 'ok' | 'error'; manifest: Record<string, unknown>; cells: CellRecord[]; firstFigure?: unknown } {
-  const byIndex = new Map(runs.map((r) => [r.index, r]));
-  const cells: CellRecord[] = [];
-  let failed = info.failure !== undefined, firstFigure: unknown;
-  for (const [index, cell] of nb.cells.entries()) {
-    if (cell.cell_type !== 'code') continue;
-    const code = cell as CodeCell;
-    const meta = (code.metadata ??= {}) as Record<string, unknown>;
-    const run = byIndex.get(index);
-    if (!run) {
-      code.outputs = [];
-      code.execution_count = null;
-      meta.dytlab = { status: 'skipped' };
-      cells.push({ index, status: 'skipped', durationSec: 0 });
-      continue;
-    }
-    code.execution_count = run.executionCount;
-    code.outputs = outputsFrom(run.events, run.executionCount ?? 0);
-    if (run.executionCount === null) code.outputs = code.outputs.map((o) => (o.output_type === 'execute_result' ? { ...o, execution_count: null } : o));
-    if (run.status === 'error') failed = true;
-    meta.dytlab = { status: run.status, duration: run.durationSec, start_time: run.startTime };
-    cells.push({ index, status: run.status, durationSec: run.durationSec });
-    firstFigure ??= code.outputs.map((o) => ('data' in o ? o.data['application/vnd.plotly.v1+json'] : undefined)).find((f) => f !== undefined);
-  }
-  const durationSec = (info.end.getTime() - info.start.getTime()) / 1000;
-  const status: 'ok' | 'error' = failed ? 'error' : 'ok';
-  const { params, path, warnings } = info;
-  const manifest: Record<string, unknown> = {
-    notebook: basename(path), dytlab: VERSION, git_commit: gitCommit(dirname(resolve(path))),
-    backend: info.backend,
-    parameters: params, seed: params.seed ?? defaultSeed(nb) ?? null, node: process.versions.node,
-    start_time: info.start.toISOString(), duration_sec: Number(durationSec.toFixed(2)), status,
-    ...(warnings.length ? { warnings } : {}),
-    ...(info.failure ? { failure: info.failure } : {}),
-  };
-  nb.metadata = {
-    ...nb.metadata,
-    kernelspec: { name: DEFAULT_NAME, display_name: DISPLAY_NAME, language: 'typescript' },
-    language_info: languageInfo(),
-    dytlab: { ...manifest, cells },
-    // papermill's layout, so tools that read it find the parameters and timings.
-    papermill: { parameters: params, start_time: info.start.toISOString(), end_time: info.end.toISOString(), duration: durationSec, exception: failed },
-  };
-  return { status, manifest, cells, ...(firstFigure ? { firstFigure } : {}) };
-}
-
-/** Writes the executed notebook and its HTML report (titled `title`). */
-export function writeReports(nb: NotebookJson, manifest: Record<string, unknown>, outNotebook: string, outHtml: string, title: string): void {
-  mkdirSync(dirname(outNotebook), { recursive: true });
-  writeFileSync(outNotebook, `${JSON.stringify(nb, null, 1)}\n`);
-  writeFileSync(outHtml, renderNotebookHtml(nb, { manifest, title }));
+/** Fills the notebook in from its runs (report/executed.ts), with this kernel's kernelspec, language and the git commit. */
+export function finishNotebook(nb: NotebookJson, runs: CellRun[], info: Omit<FinishInfo, 'gitCommit' | 'kernelspec' | 'languageInfo'>): ReturnType<typeof fillExecutedNotebook> {
+  return fillExecutedNotebook(nb, runs, {
+    ...info, gitCommit: gitCommit(dirname(resolve(info.path))),
+    kernelspec: { name: DEFAULT_NAME, display_name: DISPLAY_NAME, language: 'typescript' }, languageInfo: languageInfo(),
+  });
 }
 
 /** Runs one notebook in this process (cells share this process's globals; `dytlab run` isolates each in a worker). */

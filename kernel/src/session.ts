@@ -22,13 +22,9 @@ import { Watchdog } from './watchdog.js';
 export type { MimeBundle } from './display-bridge.js';
 export { terminal } from './output.js';
 
-export type CellEvent =
-  | { type: 'stream'; name: 'stdout' | 'stderr'; text: string }
-  | { type: 'display'; data: MimeBundle; metadata: Record<string, unknown>; displayId?: string }
-  | { type: 'update'; data: MimeBundle; metadata: Record<string, unknown>; displayId: string }
-  | { type: 'clear'; wait: boolean }
-  | { type: 'result'; data: MimeBundle; metadata: Record<string, unknown> }
-  | { type: 'error'; ename: string; evalue: string; traceback: string[] };
+/** What a cell's execution emits (defined with the report pipeline, which turns these into nbformat outputs). */
+export type { CellEvent } from 'dytlab';
+import type { CellEvent } from 'dytlab';
 
 export interface ExecuteReply { status: 'ok' | 'error' | 'aborted'; executionCount: number }
 

@@ -1,4 +1,5 @@
-// Notebook -> self-contained offline HTML reports, and the nbformat 4 reader.
+// The report pipeline: an executed notebook's cell runs -> nbformat outputs and manifest ->
+// the executed .ipynb and a self-contained offline HTML report; the nbformat 4 reader.
 export { renderNotebookHtml, MIME_PRIORITY } from './notebook-html.js';
 export type { RenderNotebookOptions } from './notebook-html.js';
 export { renderIndexHtml } from './index-html.js';
@@ -11,3 +12,5 @@ export type {
 export { REPORT_CSP } from './page.js';
 export { createMarkdownRenderer, slugify } from './markdown.js';
 export type { MarkdownRenderer, Heading } from './markdown.js';
+export { fillExecutedNotebook, outputsFrom, writeReports, defaultSeed } from './executed.js';
+export type { CellEvent, CellRecord, CellRun, FinishInfo } from './executed.js';
