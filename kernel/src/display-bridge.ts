@@ -19,7 +19,6 @@ interface DisplayApi {
 }
 
 let api: Partial<DisplayApi> | undefined;
-let loadError: string | undefined;
 
 /** dytlab's display functions that exist in this build (loads the library once). */
 export function displayApi(): Partial<DisplayApi> {
@@ -27,15 +26,11 @@ export function displayApi(): Partial<DisplayApi> {
   try {
     api = require('dytlab') as Partial<DisplayApi>;
   } catch (e) {
-    loadError = (e as Error).message;
+    // Said once, on the kernel's own stderr (the log), instead of kept where nothing reads it.
+    process.stderr.write(`dytlab kernel: display plugins unavailable (cannot load 'dytlab': ${(e as Error).message}); values show as text\n`);
     api = {};
   }
   return api;
-}
-
-/** Why 'dytlab' could not be loaded, if it could not. */
-export function displayApiError(): string | undefined {
-  return loadError;
 }
 
 /** text/plain the way Node's REPL shows a value. */

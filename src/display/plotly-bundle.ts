@@ -31,11 +31,6 @@ export function plotlyVersion(): string {
   return load().version;
 }
 
-/** The minified plotly.js source, made safe to place inside a <script> element. */
-export function plotlyBundleSource(): string {
-  return load().source;
-}
-
 /**
  * One <script> element holding plotly.js (it sets `window.Plotly`). The
  * `data-dytlab-plotly-bundle` attribute marks it, so tools can find and count

@@ -54,11 +54,6 @@ export function installedWasmFixes(): string[] {
   return [...fixes];
 }
 
-/** Why a fix is missing, if one is. */
-export function wasmFixNotes(): string[] {
-  return tanhReason ? [`tanh: ${tanhReason}`] : [];
-}
-
 export function wasmThreadInfo(): { threads: number; active: boolean; reason?: string } {
   const s = wasmThreadsStatus();
   return { threads: s.threads, active: s.active, ...(s.reason ? { reason: s.reason } : {}) };
