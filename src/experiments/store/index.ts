@@ -31,7 +31,7 @@ export type { RunRecord } from './runs.js';
 export { RUN_STATUSES, STORE_SCHEMA_VERSION } from './schema.js';
 export type { RunStatus } from './schema.js';
 
-export interface StoreOptions extends ConnectionOptions {
+interface StoreOptions extends ConnectionOptions {
   /** Heartbeat age after which open() marks a running run failed; false: do not mark on open. Default DEFAULT_STALE_SECONDS. */
   staleAfterSeconds?: number | false;
 }

@@ -138,7 +138,7 @@ export interface ArtifactDbRow {
 // Checking, creating and migrating a file's schema
 
 /** What this needs of a better-sqlite3 connection (structural, so that no exported type names better-sqlite3). */
-export interface SchemaConnection {
+interface SchemaConnection {
   prepare(sql: string): { run(...params: unknown[]): unknown; all(...params: unknown[]): unknown[]; pluck(): { all(): unknown[] } };
   exec(sql: string): unknown;
   pragma(sql: string): unknown;
