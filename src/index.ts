@@ -38,7 +38,7 @@ export {
   checkRunMemory, countModelParameters, estimateRunMemory, formatBytes, memoryLimit, ACTIVATION_FACTORS, MEMORY_LIMIT_FRACTION,
 } from './experiments/memory-estimate.js';
 export type { MemoryCheckOptions, MemoryDriver, MemoryEstimate, MemoryParts, ParameterCount } from './experiments/memory-estimate.js';
-export { resolveRunConfig, readConfigFile } from './experiments/run-config.js';
+export { resolveRunConfig, resolveRun, isResolvedRun, readConfigFile } from './experiments/run-config.js';
 export type { RunConfig } from './experiments/run-config.js';
 export { openStore, RunStore, configHash, canonicalJson, StoreError } from './experiments/store/index.js';
 export type { RunRecord } from './experiments/store/index.js';

@@ -4,18 +4,17 @@
 // otherwise. `loadRunModel` rebuilds a finished run's model from its final
 // checkpoint, so analyses read runs and never retrain silently.
 import { initBackend } from '../engine/backend.js';
-import { LM } from '../models/llama.js';
-import { ViT } from '../models/vit.js';
+import { buildModel } from '../models/build.js';
 import type { Model } from '../models/types.js';
 import { readCheckpoint, restoreCheckpoint } from '../train/checkpoint.js';
 import type { Task } from '../train/task.js';
 import type { TrainProgress } from '../train/trainer.js';
 import { checkRunMemory, type MemoryCheckOptions } from './memory-estimate.js';
-import { resolveRunConfig, type RunConfig } from './run-config.js';
+import { resolveRun, type RunConfig } from './run-config.js';
 import { createRunTask, runTraining } from './run.js';
 import { configHash, withStore, type RunRecord, type RunStore } from './store/index.js';
 
-/** allowLarge / memoryLimitBytes: the memory check runTraining makes, made here before the dataset is built. */
+/** allowLarge / memoryLimitBytes: the memory check runTraining makes, made here before anything is trained. */
 export interface EnsureOptions extends MemoryCheckOptions {
   /** An open store or a path (default: DYTLAB_STORE or runs/dytlab.sqlite). */
   store?: RunStore | string;
@@ -34,22 +33,23 @@ export interface EnsuredRun {
   config: RunConfig;
 }
 
-/** Resolve a run config completely (the LM's vocabulary comes from its dataset), as the store hashes it. */
+/**
+ * Resolve a run config completely, as the store hashes it: resolveRun (the
+ * LM's vocabulary from the data spec's vocabulary rule, no dataset built).
+ * Kept for notebooks that call it; async as it always was.
+ */
 export async function resolveFully(config: unknown): Promise<RunConfig> {
-  const first = resolveRunConfig(config);
-  await initBackend(first.backend);
-  const { task, vocabSize } = createRunTask(first);
-  task.dispose();
-  return resolveRunConfig(config, 'run config', vocabSize);
+  return resolveRun(config);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The finished run with this config, or a new one trained now. A run that ends diverged or failed is an error naming it. */
 export async function ensureRun(config: unknown, opts: EnsureOptions = {}): Promise<EnsuredRun> {
-  // Before resolveFully builds the dataset (and runTraining the model): refuse what would not fit in memory.
-  checkRunMemory(resolveRunConfig(config), opts);
-  const cfg = await resolveFully(config);
+  // Resolved once (no dataset, no backend): hashed here, trained as it is by runTraining when the store has no such run.
+  const cfg = resolveRun(config);
+  // Before runTraining builds the dataset and the model: refuse what would not fit in memory.
+  checkRunMemory(cfg, opts);
   const hash = configHash(cfg);
   return withStore(opts.store, async (store) => {
     const deadline = Date.now() + (opts.waitSeconds ?? 3600) * 1000;
@@ -92,10 +92,17 @@ export async function loadRunModel(runId: string, opts: { store?: RunStore | str
     return ck.path;
   });
   const ck = readCheckpoint(ckPath);
-  const cfg = resolveRunConfig(ck.config, `checkpoint ${ckPath}: config`);
+  const cfg = resolveRun(ck.config, `checkpoint ${ckPath}: config`);
   await initBackend(cfg.backend);
   const { task } = createRunTask(cfg);
-  const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
-  restoreCheckpoint(ck, model);
+  let model: Model | undefined;
+  try {
+    model = buildModel(cfg);
+    restoreCheckpoint(ck, model);
+  } catch (e) {
+    model?.dispose();
+    task.dispose();
+    throw e;
+  }
   return { model, config: cfg, task, step: ck.step, dispose: () => { model.dispose(); task.dispose(); } };
 }

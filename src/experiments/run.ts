@@ -3,15 +3,16 @@
 // it ended. Bad configs and missing datasets fail before anything is written.
 import { dirname, join } from 'node:path';
 import { initBackend, type BackendInfo } from '../engine/backend.js';
-import { LM } from '../models/llama.js';
-import { ViT } from '../models/vit.js';
+import { buildModel } from '../models/build.js';
 import type { Model } from '../models/types.js';
 import { checkResumeConfig, readCheckpoint } from '../train/checkpoint.js';
+import type { Task } from '../train/task.js';
 import { createTask } from '../train/tasks.js';
 import { trainLoop, trainLoopAsync, type LoopOptions, type LoopResult, type TrainProgress } from '../train/trainer.js';
 import type { FinalStatus, TraceRow, TrainSink } from '../train/sink.js';
+import { ConfigError } from '../util/schema.js';
 import { checkRunMemory, type MemoryCheckOptions } from './memory-estimate.js';
-import { resolveRunConfig, type RunConfig } from './run-config.js';
+import { resolveRun, type RunConfig } from './run-config.js';
 import { withStore, type RunRecord, type RunStore } from './store/index.js';
 
 /** allowLarge / memoryLimitBytes: the memory check before anything is allocated (memory-estimate.ts). */
@@ -42,6 +43,11 @@ export interface RunOptions extends MemoryCheckOptions {
    * two sweeps on one store never train a combination twice.
    */
   claim?: boolean;
+  /**
+   * The run's task, already built for this config (createRunTask(resolveRun(config))):
+   * trained on instead of building the dataset again. It stays the caller's to dispose.
+   */
+  task?: Task;
 }
 
 /** runTraining with claim: true found the config done, or in flight in another live process; nothing was trained. */
@@ -74,10 +80,19 @@ const nullSink: TrainSink = { logMetrics() {}, logTraces() {}, addCheckpoint() {
 
 /** The task (data splits, batching, evaluation) of a run config, with the dataset's vocabulary size. */
 export function createRunTask(cfg: RunConfig): ReturnType<typeof createTask> {
-  return createTask(cfg.data, {
+  const setup = createTask(cfg.data, {
     modelKind: cfg.model.kind, batchSize: cfg.train.batchSize, seed: cfg.seed, evalBatches: cfg.train.evalBatches,
     ...(cfg.model.kind === 'lm' ? { context: cfg.model.context } : {}),
   });
+  // The vocabulary rule (data/spec.ts) and the built dataset agree, or the config's hash would not say what was trained.
+  const m = cfg.model;
+  const want = m.kind === 'lm' ? setup.vocabSize : setup.classes, have = m.kind === 'lm' ? m.vocabSize : m.classes;
+  if (want !== undefined && want !== have) {
+    setup.task.dispose();
+    throw new ConfigError(`run config: model.${m.kind === 'lm' ? 'vocabSize' : 'classes'} = ${have} does not match the dataset's ` +
+      `${m.kind === 'lm' ? 'vocabulary of' : 'classes'} ${want}`);
+  }
+  return setup;
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -107,7 +122,11 @@ function catchSignals(): { signal: AbortSignal; caught: () => NodeJS.Signals | u
   };
 }
 
-/** Train one run from a config object (or resume one from a checkpoint). */
+/**
+ * Train one run from a config object (or resume one from a checkpoint). The
+ * config is resolved here (resolveRun) unless it is resolveRun's own result;
+ * `opts.task` is used instead of building the dataset when given.
+ */
 export async function runTraining(config: unknown | undefined, opts: RunOptions = {}): Promise<RunResult> {
   const signals = opts.handleSignals ? catchSignals() : undefined;
   try {
@@ -132,22 +151,25 @@ async function train(config: unknown | undefined, opts: RunOptions, interrupt: A
   const checkpoint = opts.resumeFrom ? readCheckpoint(opts.resumeFrom) : undefined;
   const raw = config ?? checkpoint?.config;
   if (raw === undefined) throw new Error('runTraining: give a config, or resumeFrom a checkpoint');
-  // Validate once without the dataset (cheap, catches typos), then again with its vocabulary.
-  const first = resolveRunConfig(raw);
+  // Resolved once, the data's sizes from the vocabulary rule (no dataset, no backend); a resolved config is taken as it is.
+  const cfg = resolveRun(raw);
   // Before any dataset or model is allocated: refuse what would not fit in memory, naming the fields.
-  checkRunMemory(first, opts);
-  const backend = await initBackend(first.backend);
-  const { task, vocabSize } = createRunTask(first);
-  let cfg: RunConfig;
+  checkRunMemory(cfg, opts);
+  // Resuming continues the checkpoint's run: same model, data and optimizer, and steps left to train.
+  if (checkpoint) checkResumeConfig(checkpoint, resolveRun(checkpoint.config, `checkpoint ${checkpoint.path}: config`), cfg);
+  if (opts.task && opts.task.kind !== cfg.model.kind) {
+    throw new Error(`runTraining: the task given is for a ${opts.task.kind} model, the config's model is a ${cfg.model.kind}`);
+  }
+  const backend = await initBackend(cfg.backend);
+  const ownsTask = !opts.task;
+  const task = opts.task ?? createRunTask(cfg).task;
+  let model: Model;
   try {
-    cfg = resolveRunConfig(raw, 'run config', vocabSize);
-    // Resuming continues the checkpoint's run: same model, data and optimizer, and steps left to train.
-    if (checkpoint) checkResumeConfig(checkpoint, resolveRunConfig(checkpoint.config, `checkpoint ${checkpoint.path}: config`, vocabSize), cfg);
+    model = buildModel(cfg);
   } catch (e) {
-    task.dispose();
+    if (ownsTask) task.dispose();
     throw e;
   }
-  const model: Model = cfg.model.kind === 'lm' ? new LM(cfg.model) : new ViT(cfg.model);
   // The store: the one given, one opened here (and closed after the run), or none.
   const record = async (store: RunStore | undefined): Promise<RunResult> => {
     let runId: string | undefined;
@@ -191,7 +213,7 @@ async function train(config: unknown | undefined, opts: RunOptions, interrupt: A
       }
       throw e;
     } finally {
-      task.dispose();
+      if (ownsTask) task.dispose();
       if (!opts.keepModel) model.dispose();
     }
   };

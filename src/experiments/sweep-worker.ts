@@ -1,5 +1,8 @@
 // A sweep worker: a child process (forked by sweep-runner.ts) that trains one
 // run through runTraining into the shared store and reports over IPC.
+// runTraining resolves the combination's config with resolveRun, the function
+// expandSweep resolved and hashed it with (one vocabulary rule, data/spec.ts),
+// so the run is recorded under the hash the sweep planned it by.
 //
 // If the sweep's process dies (even by SIGKILL) the worker notices at its next
 // training step (its parent pid changes) and stops; the run is recorded

@@ -3,18 +3,17 @@
 //
 // Expansion is the Cartesian product of the axes in their order, the last axis
 // varying fastest, minus the excluded combinations; `index` numbers what is left
-// from 0. Every combination is validated as a run config and hashed exactly as
-// runTraining records it (an LM's vocabSize comes from its dataset), so "is this
-// combination done?" is one lookup of its config hash in the store.
+// from 0. Every combination is resolved as a run config by resolveRun, the
+// resolve of runTraining and ensureRun (an LM's vocabSize from the data spec's
+// vocabulary rule, data/spec.ts), and hashed as the store records it, so "is
+// this combination done?" is one lookup of its config hash in the store.
 //
 // Shards: combination k belongs to shard k mod N (`--shard i/N`, i from 0).
 // Round-robin spreads every axis over the shards (neighbouring combinations
 // differ by seed), and the N shards partition the grid exactly.
 import { hostname } from 'node:os';
-import { loadMobyDick } from '../data/text.js';
-import type { DataSpec } from '../train/tasks.js';
 import { ConfigError, showValue } from '../util/schema.js';
-import { resolveRunConfig, type RunConfig } from './run-config.js';
+import { resolveRun, type RunConfig } from './run-config.js';
 import { canonicalJson, configHash, pidAlive, type RunRecord, type RunStore } from './store/index.js';
 import { applyPatch, loadSweep, type LoadSweepOptions, type SweepAxis, type SweepSpec } from './sweep-config.js';
 
@@ -43,27 +42,9 @@ export interface SweepGrid {
   excluded: number;
 }
 
-const vocabCache = new Map<string, number>();
-
-/** The vocabulary size runTraining will find for a text dataset (undefined for images), without loading tensors. */
-export function datasetVocabSize(data: DataSpec): number | undefined {
-  switch (data.dataset) {
-    case 'markov': return data.vocabSize;
-    case 'moby-dick': {
-      const level = data.level ?? 'char';
-      if (level === 'byte') return 256;
-      let v = vocabCache.get(level);
-      if (v === undefined) vocabCache.set(level, v = loadMobyDick({ level }).vocab.size);
-      return v;
-    }
-    default: return undefined;
-  }
-}
-
-/** The config runTraining records for `config` (validated, defaults filled, the LM's vocabulary from its dataset). */
+/** The config runTraining records for `config`: resolveRun's (kept under this name for existing callers). */
 export function resolveForStore(config: unknown, label = 'run config'): RunConfig {
-  const first = resolveRunConfig(config, label);
-  return first.model.kind === 'lm' ? resolveRunConfig(config, label, datasetVocabSize(first.data)) : first;
+  return resolveRun(config, label);
 }
 
 function matches(axis: SweepAxis, entry: number, wanted: unknown[]): boolean {
@@ -127,7 +108,7 @@ export function expandSweep(sweep: SweepSpec | string | object, opts: LoadSweepO
       const label = `${where}: combination #${index} (${text() || 'the base'})`;
       let resolved: RunConfig;
       try {
-        resolved = resolveForStore(config, label);
+        resolved = resolveRun(config, label);
       } catch (e) {
         const msg = (e as Error).message;
         throw new ConfigError(msg.startsWith(label) ? msg : `${label}: ${msg}`);
