@@ -11,6 +11,7 @@ export * from './models/index.js';
 export * from './train/index.js';
 export * from './analysis/index.js';
 export * from './experiments/index.js';
+export * from './pretrained/index.js';
 export * from './viz/index.js';
 export * from './display/index.js';
 export * from './report/index.js';
