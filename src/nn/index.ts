@@ -12,6 +12,8 @@ export type { ResidualGate, ResidualSpec, FixupBranch } from './residual.js';
 export { Init } from './init.js';
 export { Linear, Embedding } from './linear.js';
 export { Attention } from './attention.js';
+export { GroupedQueryAttention, ropeTablesFromInvFreq } from './gqa.js';
+export type { GQAttentionOptions } from './gqa.js';
 export { MLP, SwiGLU, gelu } from './mlp.js';
 export { ModuleList } from './module.js';
 export { isNormLayer } from './norms.js';

@@ -5,9 +5,11 @@
 //   runWithCache(gpt2, ids, 'blocks.*.norm1.*');  convertNorms(gpt2, { kind: 'dyt' });
 import { architectureFor, registerArchitecture, type Architecture, type PretrainedModel } from './registry.js';
 import { openSnapshot, type Snapshot } from './snapshot.js';
+import { gpt2Architecture } from './gpt2.js';
+import { llamaArchitecture } from './llama.js';
 
 /** The architectures built in, one per model_type (each file exports its own). */
-const BUILTIN: Architecture[] = [];
+const BUILTIN: Architecture[] = [gpt2Architecture, llamaArchitecture];
 for (const a of BUILTIN) registerArchitecture(a);
 
 export interface LoadPretrainedOptions {
@@ -56,3 +58,8 @@ export type { Snapshot, SnapshotTensor, SnapshotDType } from './snapshot.js';
 export { registerArchitecture, architectureFor, supportedModelTypes } from './registry.js';
 export type { Architecture, PretrainedModel, PretrainedConfig } from './registry.js';
 export { cfgInt, cfgNum, cfgBool, cfgStr } from './config.js';
+export { GPT2, gpt2Architecture, gpt2Config } from './gpt2.js';
+export type { GPT2Config } from './gpt2.js';
+export { Llama, llamaArchitecture, llamaConfig, llamaInvFreq } from './llama.js';
+export type { LlamaConfig, RopeScaling } from './llama.js';
+export { PreNormBlock } from './layers.js';
