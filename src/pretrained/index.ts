@@ -63,3 +63,5 @@ export type { GPT2Config } from './gpt2.js';
 export { Llama, llamaArchitecture, llamaConfig, llamaInvFreq } from './llama.js';
 export type { LlamaConfig, RopeScaling } from './llama.js';
 export { PreNormBlock } from './layers.js';
+export { loadTokenizer, textToBatches, textWindows } from './tokenizer.js';
+export type { TextTokenizer, EncodeOptions, DecodeOptions, TextBatchOptions } from './tokenizer.js';
