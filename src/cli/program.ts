@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { collect, positiveInt, positiveSeconds, text } from './args.js';
 import { bashCompletion } from './completion.js';
 import { doctorCommand } from './doctor.js';
+import { inspectCommand } from './inspect.js';
 import { kernelInstall, kernelList, kernelRemove, type KernelIO } from './kernelspec.js';
 import { reproduceCommand, runCommand, type Profile } from './notebooks.js';
 import { storeLs, storeMerge } from './store.js';
@@ -122,6 +123,15 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--notebooks <dir>', 'folder of notebooks', text, 'notebooks')
     .action(async (o: { profile: Profile; jobs: number; out: string; notebooks: string }) =>
       done(await reproduceCommand({ profile: o.profile, jobs: o.jobs, outDir: o.out, notebooksDir: o.notebooks })));
+
+  program.command('inspect')
+    .description('describe a Hugging Face snapshot folder from config.json and the safetensors headers (no weights read)')
+    .argument('<dir>', 'the snapshot folder (config.json + model.safetensors or model.safetensors.index.json)', text)
+    .option('--json', 'print the report as JSON')
+    .option('--batch <n>', 'sequences in the forward-pass memory estimate', positiveInt, 1)
+    .option('--tokens <n>', 'tokens per sequence in the estimate (default: the context, at most 1024; a ViT: its patches + 1)', positiveInt)
+    .action((dir: string, o: { json?: boolean; batch: number; tokens?: number }) =>
+      done(inspectCommand({ dir, json: o.json ?? false, batch: o.batch, ...(o.tokens !== undefined ? { tokens: o.tokens } : {}) }, io)));
 
   const kernel = program.command('kernel').description('install, list or remove the Jupyter kernelspec "TypeScript (dytlab)"');
   whereOptions(kernel.command('install').description('write the kernelspec (argv: this Node.js, dist/kernel/main.js, {connection_file})'))
