@@ -294,7 +294,7 @@ def gpt2_small(path):
             w[k] *= 0.1
     w.update({f'h.{i}.attn.bias': torch.ones(1024, 1024).tril().view(1, 1, 1024, 1024) for i in range(12)})
     write_safetensors(os.path.join(path, 'model.safetensors'), w, metadata={'format': 'pt'})
-    print(f'{path}: {sum(v.numel() for k, v in w.items() if not k.endswith("attn.bias"))} params')
+    print(f'{path}: {sum(v.numel() for k, v in w.items() if not k.endswith(".attn.bias"))} params')
 
 
 if __name__ == '__main__':
