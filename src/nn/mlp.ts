@@ -1,4 +1,4 @@
-// Feed-forward blocks: MLP with GELU (ViT, GPT) and SwiGLU (LLaMA).
+// Feed-forward blocks: MLP with GELU (ViT, GPT; or another activation) and SwiGLU (LLaMA).
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
 import type { Init } from './init.js';
@@ -12,6 +12,11 @@ export function gelu(x: Tensor): Tensor {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C)))));
 }
 
+/** GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's default, transformers' "gelu"). */
+export function geluExact(x: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+}
+
 export interface FeedForward extends Module {
   /** Hidden activations are hooked as {path}.hidden, the output as {path}.out. */
   apply(x: Tensor): Tensor;
@@ -21,14 +26,15 @@ export class MLP extends Module implements FeedForward {
   readonly fc: Linear;
   readonly proj: Linear;
   private readonly hooks: { hidden: HookPoint; out: HookPoint };
-  constructor(dim: number, hidden: number, init: Init, bias = true) {
+  /** `activation` defaults to the tanh GELU (`gelu`). */
+  constructor(dim: number, hidden: number, init: Init, bias = true, readonly activation: (x: Tensor) => Tensor = gelu) {
     super();
     this.fc = this.child('fc', new Linear(dim, hidden, init, { bias }));
     this.proj = this.child('proj', new Linear(hidden, dim, init, { bias }));
     this.hooks = { hidden: this.hookPoint('hidden'), out: this.hookPoint('out') };
   }
   apply(x: Tensor): Tensor {
-    const h = this.hooks.hidden.apply(gelu(this.fc.apply(x)));
+    const h = this.hooks.hidden.apply(this.activation(this.fc.apply(x)));
     return this.hooks.out.apply(this.proj.apply(h));
   }
 }

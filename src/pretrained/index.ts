@@ -7,9 +7,11 @@ import { architectureFor, registerArchitecture, type Architecture, type Pretrain
 import { openSnapshot, type Snapshot } from './snapshot.js';
 import { gpt2Architecture } from './gpt2.js';
 import { llamaArchitecture } from './llama.js';
+import { vitArchitecture } from './vit.js';
+import { gptNeoXArchitecture } from './gpt-neox.js';
 
 /** The architectures built in, one per model_type (each file exports its own). */
-const BUILTIN: Architecture[] = [gpt2Architecture, llamaArchitecture];
+const BUILTIN: Architecture[] = [gpt2Architecture, llamaArchitecture, vitArchitecture, gptNeoXArchitecture];
 for (const a of BUILTIN) registerArchitecture(a);
 
 export interface LoadPretrainedOptions {

@@ -1,6 +1,11 @@
 // A pre-norm decoder block for architectures whose attention is not the lab's
 // fused-qkv Attention (LLaMA's grouped-query heads, ...), with the lab's hook grammar:
 //   x = x + attn(norm1(x));  x = x + mlp(norm2(x))
+// or, with `parallel: true` (GPT-NeoX/Pythia's use_parallel_residual, GPT-J):
+//   x = x + attn(norm1(x)) + mlp(norm2(x))
+// In the parallel form norm2 reads the block input, resid.mid is x + attn(norm1(x))
+// (the stream once attention has written to it) and resid.post is resid.mid +
+// mlp(norm2(x)): a hook on resid.mid changes the output, not the MLP's input.
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
 import type { FeedForward } from '../nn/mlp.js';
@@ -17,11 +22,13 @@ export class PreNormBlock<A extends Mixer = Mixer, M extends FeedForward = FeedF
   readonly attn: A;
   readonly norm2: NormLayer;
   readonly mlp: M;
+  readonly parallel: boolean;
   private readonly hooks: Record<'norm1In' | 'norm1Out' | 'residMid' | 'norm2In' | 'norm2Out' | 'residPost', HookPoint>;
 
   // Children and hook points in forward order, as in models/block.ts.
-  constructor(parts: { norm1: NormLayer; attn: A; norm2: NormLayer; mlp: M }) {
+  constructor(parts: { norm1: NormLayer; attn: A; norm2: NormLayer; mlp: M; parallel?: boolean }) {
     super();
+    this.parallel = parts.parallel ?? false;
     this.norm1 = this.child('norm1', parts.norm1);
     const norm1In = this.hookPoint('norm1.in'), norm1Out = this.hookPoint('norm1.out');
     this.attn = this.child('attn', parts.attn);
@@ -35,9 +42,9 @@ export class PreNormBlock<A extends Mixer = Mixer, M extends FeedForward = FeedF
   apply(x: Tensor): Tensor {
     const hp = this.hooks;
     const h = hp.norm1Out.apply(this.norm1.apply(hp.norm1In.apply(x)));
-    x = hp.residMid.apply(tf.add(x, this.attn.apply(h)));
-    const m = hp.norm2Out.apply(this.norm2.apply(hp.norm2In.apply(x)));
-    return hp.residPost.apply(tf.add(x, this.mlp.apply(m)));
+    const mid = hp.residMid.apply(tf.add(x, this.attn.apply(h)));
+    const m = hp.norm2Out.apply(this.norm2.apply(hp.norm2In.apply(this.parallel ? x : mid)));
+    return hp.residPost.apply(tf.add(mid, this.mlp.apply(m)));
   }
 }
 
