@@ -14,6 +14,6 @@ export { Linear, Embedding } from './linear.js';
 export { Attention } from './attention.js';
 export { GroupedQueryAttention, ropeTablesFromInvFreq } from './gqa.js';
 export type { GQAttentionOptions } from './gqa.js';
-export { MLP, SwiGLU, gelu } from './mlp.js';
+export { MLP, SwiGLU, gelu, geluExact } from './mlp.js';
 export { ModuleList } from './module.js';
 export { isNormLayer } from './norms.js';

@@ -156,6 +156,7 @@ export const vitArchitecture: Architecture = {
   modelType: 'vit',
   build: (s) => new PretrainedViT(s),
   describe: (s) => ({ ...vitConfig(s) }),
-  // ViTModel's mask token is used only for masked-image pretraining (bool_masked_pos), never by apply().
-  ignorable: (name) => name.endsWith('embeddings.mask_token'),
+  // ViTModel's mask token is used only for masked-image pretraining (bool_masked_pos), never by apply();
+  // a pooler beside a classifier is unused, as ViTForImageClassification (add_pooling_layer=False) leaves it.
+  ignorable: (name, s) => name.endsWith('embeddings.mask_token') || (s.has('classifier.weight') && /^(vit\.)?pooler\.dense\.(weight|bias)$/.test(name)),
 };
