@@ -7,4 +7,4 @@ export {
   vitConfigSchema, lmConfigSchema, modelConfigSchema, resolveViTConfig, resolveLMConfig, resolveModelConfig, mlpHidden,
 } from './config.js';
 export type { ViTConfig, LMConfig, ModelConfig, ResolvedViTConfig, ResolvedLMConfig, ResolvedModelConfig } from './config.js';
-export type { Model } from './types.js';
+export type { HookedModel, Model, ModelShape } from './types.js';

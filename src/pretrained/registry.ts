@@ -2,9 +2,8 @@
 // model_type. Each builds a model of the lab (hook grammar, norm slots,
 // namedParameters) from a Snapshot; loadPretrained (index.ts) picks one here.
 import type { Tensor } from '../engine/tf.js';
-import type { Hookable } from '../hooks/hooks.js';
-import type { Module } from '../nn/module.js';
 import type { NormLayer } from '../nn/norms.js';
+import type { HookedModel } from '../models/types.js';
 import type { Snapshot } from './snapshot.js';
 
 /** What the analyses read of a pretrained model's shape (the lab's field names). */
@@ -21,7 +20,7 @@ export interface PretrainedConfig {
 }
 
 /** A loaded checkpoint: a model of the lab (same hooks, norm slots and parameters) plus where it came from. */
-export interface PretrainedModel extends Module, Hookable {
+export interface PretrainedModel extends HookedModel {
   readonly kind: 'lm' | 'vit';
   /** config.json's model_type ('gpt2', 'llama', ...). */
   readonly modelType: string;
