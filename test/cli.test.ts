@@ -39,7 +39,7 @@ function tinyConfig(): string {
 
 describe('help, version and usage', () => {
   for (const cmd of [['doctor'], ['train'], ['sweep'], ['store'], ['store', 'ls'], ['store', 'merge'], ['run'], ['reproduce'],
-    ['kernel'], ['kernel', 'install'], ['kernel', 'list'], ['kernel', 'remove']]) {
+    ['kernel'], ['kernel', 'install'], ['kernel', 'list'], ['kernel', 'remove'], ['inspect'], ['completion']]) {
     test(`dytlab ${cmd.join(' ')} --help prints its usage and exits 0`, async () => {
       for (const flag of ['--help', '-h']) {
         const r = await cli([...cmd, flag]);
@@ -176,5 +176,23 @@ t dytlab s; t dytlab store ""; t dytlab store ls --st; t dytlab sweep x.json --d
     const b = spawnSync('bash', ['-c', probe], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(b.status, 0, b.stderr);
     assert.deepEqual(b.stdout.trim().split('\n'), ['sweep store', 'merge ls', '--store --status', '--dry-run', 'uninstall']);
+  });
+});
+
+describe('sweep memory check', () => {
+  test('a combination over the memory limit stops the sweep before anything is written, naming it', async () => {
+    const file = join(TMP, 'huge-sweep.json'), store = join(TMP, 'huge.sqlite');
+    writeFileSync(file, JSON.stringify({
+      name: 'huge',
+      base: {
+        model: { kind: 'lm', context: 16, dModel: 16, nLayers: 1, nHeads: 2, mlp: 'gelu', norm: { kind: 'rmsnorm' } },
+        data: { dataset: 'markov', vocabSize: 16, branching: 3, length: 400 },
+        train: { steps: 2, batchSize: 2, lr: 0.01, warmupSteps: 1 },
+      },
+      axes: { 'model.dModel': [16, 65536] },
+    }));
+    await assert.rejects(cli(['sweep', file, '--store', store, '--jobs', '2', '--quiet']),
+      /combination #1.*model\.dModel = 65536[\s\S]*each worker gets 1\/2/);
+    assert.ok(!existsSync(store), 'the store was created before the memory check');
   });
 });

@@ -84,7 +84,8 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--shard <i/N>', 'run only the combinations k with k mod N = i (default: from Slurm array variables)', text)
     .option('--dry-run', 'print the plan and an estimated time; train nothing')
     .option('--quiet', 'no progress display')
-    .action(async (file: string, o: { profile?: string; store?: string; jobs?: number; shard?: string; dryRun?: boolean; quiet?: boolean }) =>
+    .option('--allow-large', 'run combinations whose memory estimate is over their worker\'s share of the limit')
+    .action(async (file: string, o: { profile?: string; store?: string; jobs?: number; shard?: string; dryRun?: boolean; quiet?: boolean; allowLarge?: boolean }) =>
       done(await sweepCommand({ file, ...o, dryRun: o.dryRun ?? false, quiet: o.quiet ?? false }, io)));
 
   const store = program.command('store').description('combine and list run stores');

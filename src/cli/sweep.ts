@@ -6,6 +6,7 @@ import { expandSweep, parseShard, planSweep, shardFromEnv, type PlannedRun, type
 import {
   estimateRun, formatDuration, FLOPS_PER_SECOND, makespan, storeStepTimes, type RunEstimate,
 } from '../experiments/sweep-estimate.js';
+import { checkRunMemory, memoryLimit } from '../experiments/memory-estimate.js';
 import { defaultJobs, runSweep, type SweepResult } from '../experiments/sweep-runner.js';
 import { outcomeText, SweepDisplay, type DisplayStream } from './sweep-display.js';
 
@@ -23,6 +24,8 @@ export interface SweepOptions {
   shard?: string;
   dryRun: boolean;
   quiet: boolean;
+  /** Train combinations whose memory estimate is over the limit. */
+  allowLarge?: boolean;
 }
 
 function table(rows: string[][]): string {
@@ -96,6 +99,19 @@ export async function sweepCommand(o: SweepOptions, io: SweepIO = { stdout: proc
     }
     return 0;
   }
+  // Before anything is written: every combination must fit in its worker's share of the memory
+  // limit (jobs run at once), or the sweep would fail one combination at a time, hours in.
+  if (!a.allowLarge) {
+    const limit = memoryLimit();
+    const share = { memoryLimitBytes: limit.bytes / jobs };
+    for (const p of grid.points.filter((q) => !a.shard || q.index % a.shard.count === a.shard.index)) {
+      try {
+        checkRunMemory(p.resolved, share, `sweep ${a.file}: combination #${p.index}`);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n(with --jobs ${jobs} each worker gets 1/${jobs} of ${limit.source}; lower --jobs or pass --allow-large)`);
+      }
+    }
+  }
   const store = openStore(storePath); // marks runs of dead processes failed before planning
   let plan: SweepPlan, meanEstimate: number;
   try {
@@ -117,6 +133,7 @@ export async function sweepCommand(o: SweepOptions, io: SweepIO = { stdout: proc
   try {
     result = await runSweep(plan, {
       store: storePath, jobs, signal: abort.signal, ...(display ? { onEvent: (e) => display.onEvent(e) } : {}),
+      ...(a.allowLarge ? { allowLarge: true } : {}),
     });
   } finally {
     process.off('SIGINT', onSignal);

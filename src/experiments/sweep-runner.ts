@@ -32,6 +32,8 @@ export interface WorkerRequest {
   store: string;
   /** Minimum time between progress messages (default 250 ms). */
   progressMs?: number;
+  /** Train even when the memory estimate is over the limit (the sweep checked every combination before starting). */
+  allowLarge?: boolean;
 }
 
 export interface WorkerProgress {
@@ -90,6 +92,8 @@ export interface SweepRunOptions {
   pollSeconds?: number;
   /** Environment of the workers (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /** Let runs over the memory limit train (the CLI's --allow-large). */
+  allowLarge?: boolean;
 }
 
 export interface SweepResult {
@@ -152,7 +156,7 @@ function spawnWorker(run: PlannedRun, slot: number, storePath: string, opts: Swe
   child.stderr!.on('data', keep);
   child.on('message', (m: WorkerMessage) => {
     if (m.type === 'ready') {
-      const req: WorkerRequest = { type: 'run', config: run.config, store: storePath };
+      const req: WorkerRequest = { type: 'run', config: run.config, store: storePath, ...(opts.allowLarge ? { allowLarge: true } : {}) };
       child.send(req);
     } else if (m.type === 'progress') {
       const { type: _t, ...p } = m;

@@ -70,6 +70,7 @@ function run(req: WorkerRequest, lastSent: () => number, sent: (t: number) => vo
     store: req.store,
     claim: true,
     handleSignals: true,
+    ...(req.allowLarge ? { allowLarge: true } : {}),
     progress: false,
     onProgress: (p) => {
       // Throwing here ends trainLoop: the run is recorded failed with this reason.
