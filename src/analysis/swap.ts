@@ -8,7 +8,7 @@
 // layer's input, both keeping LayerNorm's own g and b.
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
-import type { Model } from '../models/types.js';
+import type { HookedModel } from '../models/types.js';
 import { convertNorms } from '../models/shared.js';
 import type { NormLayer } from '../nn/norms.js';
 import type { Task } from '../train/task.js';
@@ -39,7 +39,7 @@ function affineOf(layer: NormLayer): { g: Float32Array; b: Float32Array } {
 }
 
 /** Per norm layer of `model`: the DyT parameters of each swap variant, from the layers' mappings on `input`. */
-export function planSwaps(model: Model, input: Tensor, opts: { alpha0?: number; maxFitPoints?: number } = {}): Record<SwapVariant, SwapLayerPlan[]> {
+export function planSwaps(model: HookedModel, input: Tensor, opts: { alpha0?: number; maxFitPoints?: number } = {}): Record<SwapVariant, SwapLayerPlan[]> {
   const norms = model.normLayers();
   const notNorm = norms.filter((n) => n.layer.spec.kind !== 'layernorm' && n.layer.spec.kind !== 'rmsnorm');
   if (notNorm.length) throw new Error(`planSwaps: the swap test starts from LayerNorm/RMSNorm layers; ${notNorm.map((n) => `${n.name} is ${n.layer.spec.kind}`).join(', ')}`);
@@ -72,7 +72,7 @@ export function planSwaps(model: Model, input: Tensor, opts: { alpha0?: number; 
 }
 
 /** Replace the model's norms by DyT layers (learnable alpha) carrying the planned parameters. */
-export function applySwap(model: Model, plans: SwapLayerPlan[]): string[] {
+export function applySwap(model: HookedModel, plans: SwapLayerPlan[]): string[] {
   const byLayer = new Map(plans.map((p) => [p.layer, p]));
   const missing = model.normLayers().map((n) => n.name).filter((n) => !byLayer.has(n));
   if (missing.length) throw new Error(`applySwap: no plan for norm layer(s) ${missing.join(', ')}`);
@@ -103,7 +103,7 @@ export interface SwapRow {
 
 export interface SwapTestOptions {
   /** Builds a fresh copy of the trained LayerNorm model with its task (e.g. () => loadRunModel(runId)). */
-  load: () => Promise<{ model: Model; task: Task; dispose(): void }>;
+  load: () => Promise<{ model: HookedModel; task: Task; dispose(): void }> | { model: HookedModel; task: Task; dispose(): void };
   variants?: SwapVariant[];
   /** Fine-tuning after the swap: steps (0 = none) and learning rate; batch size from the task. */
   fineTune?: { steps: number; lr: number; batchSize: number; warmupSteps?: number };

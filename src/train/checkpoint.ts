@@ -2,7 +2,7 @@
 // one safetensors file, with the run config and step in its metadata.
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
-import type { Model } from '../models/types.js';
+import type { HookedModel } from '../models/types.js';
 import type { AdamW } from './adamw.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from './safetensors.js';
 
@@ -22,7 +22,7 @@ function toSafe(t: Tensor): SafeTensor {
     : { dtype: 'F32', shape: t.shape, data: Float32Array.from(data) };
 }
 
-export function saveCheckpoint(path: string, model: Model, opt: AdamW, state: TrainerState, runConfig: unknown): void {
+export function saveCheckpoint(path: string, model: HookedModel, opt: AdamW, state: TrainerState, runConfig: unknown): void {
   const tensors: Record<string, SafeTensor> = {};
   for (const p of model.namedParameters()) tensors[`model.${p.name}`] = toSafe(p.variable);
   for (const [k, t] of Object.entries(opt.state())) tensors[`optim.${k}`] = toSafe(t);
@@ -123,7 +123,7 @@ export function checkResumeConfig(
 }
 
 /** Copy a checkpoint's tensors into a model (same architecture) and optimizer. */
-export function restoreCheckpoint(ck: LoadedCheckpoint, model: Model, opt?: AdamW): void {
+export function restoreCheckpoint(ck: LoadedCheckpoint, model: HookedModel, opt?: AdamW): void {
   const params = model.namedParameters();
   for (const p of params) {
     const t = ck.tensors[`model.${p.name}`];

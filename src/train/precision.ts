@@ -18,7 +18,7 @@ import { castScaled } from '../engine/scaled-cast.js';
 import type { Tensor } from '../engine/tf.js';
 import { withScope, type LinearOverride } from '../hooks/context.js';
 import type { HookFn } from '../hooks/hooks.js';
-import type { Model } from '../models/types.js';
+import type { HookedModel } from '../models/types.js';
 
 export const TRAIN_PRECISION_FORMATS = ['fp32', 'bf16', 'fp16', 'fp8_e4m3', 'fp8_e5m2'] as const;
 export type TrainPrecisionFormat = (typeof TRAIN_PRECISION_FORMATS)[number];
@@ -48,7 +48,7 @@ export function precisionCast(format: TrainPrecisionFormat, scaling: 'none' | 't
 }
 
 /** Hook functions rounding every norm output of `model` (for runWithHooks / runWithCache). */
-export function normRoundingHooks(model: Model, p: TrainPrecision): Record<string, HookFn> {
+export function normRoundingHooks(model: HookedModel, p: TrainPrecision): Record<string, HookFn> {
   if (!p.norm || p.norm === 'fp32') return {};
   const cast = precisionCast(p.norm, p.scaling);
   return Object.fromEntries(model.normLayers().map((n) => [`${n.name}.out`, (x: Tensor) => cast(x)]));
@@ -68,7 +68,7 @@ export function linearRounding(p: TrainPrecision): LinearOverride | undefined {
  * trainer's loss and evaluation, and for analyses of what low-precision
  * training computed: runWithCache on it caches the rounded activations.
  */
-export function withPrecision(model: Model, p: TrainPrecision | undefined): Model {
+export function withPrecision<M extends HookedModel>(model: M, p: TrainPrecision | undefined): M {
   if (!p || !roundsAnything(p)) return model;
   const hooks = new Map(Object.entries(normRoundingHooks(model, p)));
   const linear = linearRounding(p);

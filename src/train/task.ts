@@ -1,6 +1,6 @@
 // What the trainer needs from a dataset + objective, independent of which one.
 import type { Scalar, Tensor } from '../engine/tf.js';
-import type { Model } from '../models/types.js';
+import type { HookedModel } from '../models/types.js';
 
 export interface Batch {
   x: Tensor;
@@ -16,9 +16,9 @@ export interface Task {
   /** The next training batch (tensors owned by the caller). */
   nextBatch(): Batch;
   /** Mean loss of `model` on a batch (differentiable). */
-  loss(model: Model, x: Tensor, y: Tensor): Scalar;
+  loss(model: HookedModel, x: Tensor, y: Tensor): Scalar;
   /** Evaluation metrics on the held-out split, e.g. {'val/loss': 2.1, 'val/accuracy': 0.97}. */
-  evaluate(model: Model): Record<string, number>;
+  evaluate(model: HookedModel): Record<string, number>;
   /** A fixed input for activation traces (same every call). */
   probe(): Tensor;
   /** The first `n` held-out examples (sequences of the context length, or images) as one input batch, for analyses. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
 import { runWithCache } from '../hooks/hooks.js';
-import type { Model } from '../models/types.js';
+import type { HookedModel } from '../models/types.js';
 import { AdamW, clipByGlobalNorm } from './adamw.js';
 import { readCheckpoint, restoreCheckpoint, saveCheckpoint, type LoadedCheckpoint, type TrainerState } from './checkpoint.js';
 import type { ResolvedTrainConfig } from './config.js';
@@ -62,7 +62,7 @@ export interface LoopResult {
   checkpoints: string[];
 }
 
-function tracesOf(model: Model, probe: Tensor): TraceRow[] {
+function tracesOf(model: HookedModel, probe: Tensor): TraceRow[] {
   const norms = model.normLayers();
   const { cache, dispose } = runWithCache(model, probe, norms.map((n) => `${n.name}.in`));
   try {
@@ -78,7 +78,7 @@ function tracesOf(model: Model, probe: Tensor): TraceRow[] {
 }
 
 /** Trains to the end (synchronously). */
-export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): LoopResult {
+export function trainLoop(model: HookedModel, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): LoopResult {
   const steps = trainSteps(model, task, cfg, sink, opts);
   for (;;) {
     const r = steps.next();
@@ -87,7 +87,7 @@ export function trainLoop(model: Model, task: Task, cfg: ResolvedTrainConfig, si
 }
 
 /** trainLoop, giving the event loop a turn after every step (so signal handlers and timers run, e.g. to interrupt it). */
-export async function trainLoopAsync(model: Model, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): Promise<LoopResult> {
+export async function trainLoopAsync(model: HookedModel, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): Promise<LoopResult> {
   const steps = trainSteps(model, task, cfg, sink, opts);
   for (;;) {
     const r = steps.next();
@@ -97,7 +97,7 @@ export async function trainLoopAsync(model: Model, task: Task, cfg: ResolvedTrai
 }
 
 /** The training loop as a generator: yields the step count after each step; its return value is the result. */
-export function* trainSteps(model: Model, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): Generator<number, LoopResult, void> {
+export function* trainSteps(model: HookedModel, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): Generator<number, LoopResult, void> {
   const opt = new AdamW(model.namedParameters(), cfg);
   const state: TrainerState = { step: 0, taskState: undefined, divergence: newDivergenceState(), losses: [] };
   if (opts.resumeFrom) {
