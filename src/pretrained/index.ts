@@ -73,7 +73,5 @@ export { HIDDEN_ACTS } from './hidden-act.js';
 export type { HiddenAct } from './hidden-act.js';
 export { loadTokenizer, textToBatches, textWindows } from './tokenizer.js';
 export type { TextTokenizer, EncodeOptions, DecodeOptions, TextBatchOptions } from './tokenizer.js';
-export { snapshotBatch, mobyDickText } from './batches.js';
-export type { SnapshotBatch, SnapshotBatchOptions } from './batches.js';
 export { snapshotTask, readImageArray } from './data.js';
 export type { SnapshotTask, SnapshotTaskOptions } from './data.js';
