@@ -27,6 +27,10 @@ export type {
   QuantMethod, QuantOptions, OperandCounts, QuantizedOperands, QuantizedProduct, LayerQuantStats, QuantizedRun, PtqRow,
   PtqResult, LayerSqnr,
 } from './quant.js';
+export { massiveStats, massiveActivations, medianAbs, LINEAR_INPUT_SITES } from './massive.js';
+export type { MassiveOptions, MassiveValue, MassiveStats, MassiveLayer, MassiveCensus } from './massive.js';
+export { windowsTask } from './eval-windows.js';
+export type { Evaluator, WindowsEvaluator } from './eval-windows.js';
 export { fp16NormStats, normOverflowFp16, FP16_MAX } from './norm-overflow.js';
 export type { Fp16NormStats, NormOverflowRow, NormStatKind } from './norm-overflow.js';
 export { timeLayers, timeTrainSteps, loadGpuResults, gpuTimingRows, gpuResultsDir } from './efficiency.js';

@@ -9,7 +9,7 @@
 import { roundFp16Array, type RoundStats } from '../engine/precision.js';
 import type { Tensor } from '../engine/tf.js';
 import { runWithCache } from '../hooks/hooks.js';
-import type { Model } from '../models/types.js';
+import type { HookedModel } from '../models/types.js';
 import { toMatrix, type Activation } from './outliers.js';
 
 export const FP16_MAX = 65504;
@@ -109,7 +109,7 @@ export interface NormOverflowRow extends Fp16NormStats {
 }
 
 /** fp16 overflow counts of every norm layer of `model` on one input (one forward pass). */
-export function normOverflowFp16(model: Model, input: Tensor): NormOverflowRow[] {
+export function normOverflowFp16(model: HookedModel, input: Tensor): NormOverflowRow[] {
   const norms = model.normLayers();
   const r = runWithCache(model, input, norms.flatMap((n) => [`${n.name}.in`, `${n.name}.out`]));
   try {

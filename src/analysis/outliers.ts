@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { Tensor } from '../engine/tf.js';
 import { runWithCache } from '../hooks/hooks.js';
 import { buildModelFrom } from '../models/build.js';
-import type { Model } from '../models/types.js';
+import type { HookedModel, Model } from '../models/types.js';
 import { readCheckpoint, restoreCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.js';
 import { parseWith } from '../util/schema.js';
 
@@ -348,7 +348,7 @@ function siteNames(nLayers: number, kinds: readonly SiteKind[]): { name: string;
  * One forward pass of `model` on `input`, returning the activations at the
  * requested sites (default: all) as [positions, features] matrices, in forward order.
  */
-export function collectActivations(model: Model, input: Tensor, opts: { sites?: readonly SiteKind[] } = {}): ActivationSite[] {
+export function collectActivations(model: HookedModel, input: Tensor, opts: { sites?: readonly SiteKind[] } = {}): ActivationSite[] {
   const kinds = opts.sites ?? SITE_KINDS;
   for (const k of kinds) {
     if (!SITE_KINDS.includes(k)) throw new Error(`collectActivations: unknown site '${String(k)}'; expected one of ${SITE_KINDS.join(', ')}`);
@@ -390,7 +390,7 @@ export function modelFromCheckpointConfig(ck: LoadedCheckpoint): Model {
 }
 
 /** The outlier snapshot of one model on one input. */
-export function outlierSnapshot(model: Model, input: Tensor, step: number, opts: TrainingOutlierOptions = {}): OutlierSnapshot {
+export function outlierSnapshot(model: HookedModel, input: Tensor, step: number, opts: TrainingOutlierOptions = {}): OutlierSnapshot {
   const acts = collectActivations(model, input, { sites: opts.sites ?? INT8_SITES });
   const crit: OutlierOptions = { threshold: opts.threshold, minLayerFraction: opts.minLayerFraction, minPositionFraction: opts.minPositionFraction };
   // The criterion needs one feature dimension: d_model-wide sites only (mlp_proj_in is d_mlp wide).

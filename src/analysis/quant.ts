@@ -25,8 +25,8 @@ import type { Tensor } from '../engine/tf.js';
 import { fakeQuantInt8Array, roundFloatArray, type RoundStats } from '../engine/precision.js';
 import { roundScaledArray } from '../engine/scaled-cast.js';
 import { withLinearOverride, type LinearLike as Linear, type LinearNext } from '../hooks/context.js';
-import type { Model } from '../models/types.js';
-import type { Task } from '../train/task.js';
+import type { HookedModel } from '../models/types.js';
+import type { Evaluator } from './eval-windows.js';
 import { parseWith } from '../util/schema.js';
 import type { Matrix } from './outliers.js';
 
@@ -316,8 +316,11 @@ export interface PtqResult {
   rows: PtqRow[];
 }
 
-/** The task's evaluation of `model` in float32 and with each PTQ method (default: every method but fp32). */
-export function evaluatePtq(model: Model, task: Task, opts: QuantOptions & { methods?: readonly QuantMethod[] } = {}): PtqResult {
+/**
+ * The task's evaluation of `model` in float32 and with each PTQ method (default: every method but fp32).
+ * `task` is a lab Task, or any evaluator of the model (windowsTask over id windows, snapshotTask for a loaded checkpoint).
+ */
+export function evaluatePtq<M extends HookedModel>(model: M, task: Evaluator<M>, opts: QuantOptions & { methods?: readonly QuantMethod[] } = {}): PtqResult {
   const { methods = QUANT_METHODS.filter((m) => m !== 'fp32'), ...qopts } = opts;
   methods.forEach((m, i) => checkMethod(m, `evaluatePtq: methods[${i}]`));
   const baseline = task.evaluate(model);
@@ -349,7 +352,7 @@ export interface LayerSqnr {
 }
 
 /** Per-layer SQNR of one method on one input (one forward pass each, float32 and quantized). */
-export function layerSqnr(model: Model, input: Tensor, method: QuantMethod, opts: QuantOptions = {}): LayerSqnr[] {
+export function layerSqnr(model: HookedModel, input: Tensor, method: QuantMethod, opts: QuantOptions = {}): LayerSqnr[] {
   method = checkMethod(method, 'layerSqnr');
   parseWith(optsSchema, opts, 'layerSqnr options');
   const forward = (s: QuantSession) => {
