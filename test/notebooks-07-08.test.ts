@@ -51,6 +51,8 @@ describe('notebooks 07 and 08: format', () => {
       assert.equal(params[0]!.cell_type, 'code');
       assert.match(src(params[0]!), /^const profile: string = 'quick';$/m);
       assert.match(src(params[0]!), /^const seed: number = 0;$/m);
+      assert.match(src(params[0]!), /^const model: string = '';$/m, 'a model parameter (a snapshot folder; empty: the lab\'s models)');
+      assert.match(src(params[0]!), /^const data: string = '';$/m);
       const ids = nb.cells.map((c) => c.id);
       assert.equal(new Set(ids).size, ids.length, 'cell ids are unique');
       for (const c of nb.cells.filter((x) => x.cell_type === 'code')) {
@@ -88,6 +90,39 @@ describe('notebooks 07 and 08: smoke runs', () => {
       assert.equal(html.match(/class="plotly-figure"/g)?.length, want.figures, `${name}: every figure is in the HTML report`);
     }
   });
+  // An imported network (-p model / models): the random-weight fixtures have no tokenizer.json, so the inputs are
+  // seeded token ids and the output must say so; the lab's sections give no output at all.
+  const FIX = join(ROOT, 'test', 'fixtures', 'pretrained');
+  const IMPORTED: [string, string[], { notebook: string; figures: number; verdict: RegExp }[]][] = [
+    ['gpt2-tiny (07 and 08)', ['-p', `model=${join(FIX, 'gpt2-tiny')}`], [
+      { notebook: '07-outliers-int8', figures: 2, verdict: /\*\*gpt2-tiny\*\* \(gpt2; synthetic token ids[^]*LLM\.int8 criterion[^]*ratio of max to median \|x\| is \d/ },
+      { notebook: '08-low-precision', figures: 1, verdict: /\*\*gpt2-tiny\*\* \(gpt2; synthetic token ids[^]*PTQ changes it by int8_vector [-+]\d[^]*fp8_e4m3 [-+]\d[^]*Mean SQNR[^]*fp16 \d+\.\d dB/ },
+    ]],
+    ['two Pythia snapshots as revisions (07)', ['-p', `models=${JSON.stringify([join(FIX, 'pythia-parallel'), join(FIX, 'pythia-sequential-bf16')])}`], [
+      { notebook: '07-outliers-int8', figures: 4, verdict: /\*\*pythia-parallel\*\* \(gpt_neox;[^]*\*\*pythia-sequential-bf16\*\* \(gpt_neox;[^]*Sun et al\.'s criterion/ },
+    ]],
+  ];
+  for (const [what, params, runs] of IMPORTED) {
+    test(`an imported network, ${what}: no errors, the census / PTQ figures and verdicts, the synthetic-data notice`, { timeout: 300_000 }, () => {
+      const out = join(TMP, `imported-${what.replace(/\W+/g, '-')}`);
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'dytlab.js'), 'run', ...runs.map((n) => join(ROOT, 'notebooks', `${n.notebook}.ipynb`)),
+        '-p', 'profile="smoke"', ...params, '--out', out], { cwd: ROOT, env, encoding: 'utf8', timeout: 300_000 });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      for (const want of runs) {
+        const nb = read(join(out, `${want.notebook}.ipynb`));
+        assert.deepEqual(outputs(nb).filter((o) => o.output_type === 'error').map((e) => `${e.ename}: ${e.evalue}`), []);
+        assert.equal(outputs(nb).filter((o) => o.data?.['application/vnd.plotly.v1+json']).length, want.figures, `${want.notebook}: plotly figures`);
+        const md = outputs(nb).map((o) => String(o.data?.['text/markdown'] ?? '')).join('\n');
+        assert.match(md, /\*\*synthetic data: [^*]* has no tokenizer\.json, so the inputs are seeded uniform token ids/);
+        assert.match(md, want.verdict);
+        assert.doesNotMatch(md, /NaN|undefined|Infinity/, `${want.notebook}: the verdicts are built from numbers`);
+        // The lab's sections are skipped: no run was trained, none of their tables or verdicts appear.
+        assert.doesNotMatch(md, /LayerNorm model has|\*\*LM, post-training/);
+        const plain = outputs(nb).map((o) => String(o.data?.['text/plain'] ?? '')).join('\n');
+        assert.doesNotMatch(plain, /lm-tiny|vit-tiny/, `${want.notebook}: no lab run was trained or listed`);
+      }
+    });
+  }
   // Under nbconvert with the dytlab kernel: test/notebooks.test.ts runs 02 that way (the same kernel and
   // reuse path); 07 and 08 were checked under nbconvert by hand (suite time: they are the slowest notebooks).
 
