@@ -1,5 +1,5 @@
 // The `dytlab` command: parses argv with the command tree of cli/program.ts and
-// returns the exit code (0 ok, 1 failed, 2 misuse, 3 a diverged training run).
+// returns the exit code (0 ok, 1 failed, 2 misuse, 3 a diverged training run, 4 a stalled one).
 import { CommanderError } from 'commander';
 import { buildProgram, type CliIO } from './cli/program.js';
 

@@ -69,7 +69,7 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--resume <checkpoint>', 'continue from a checkpoint (its config, unless --config is given)', text)
     .option('--quiet', 'no progress bar')
     .option('--allow-large', 'train even when the memory estimate is above the limit (75% of this machine\'s memory)')
-    .addHelpText('after', '\nExit status: 0 finished, 3 diverged, 1 failed, 2 misuse; 130/143 interrupted (resumable).')
+    .addHelpText('after', '\nExit status: 0 finished, 3 diverged, 4 stalled (train.stall), 1 failed, 2 misuse; 130/143 interrupted (resumable).')
     .action(async (o: { config?: string; set?: string[]; store?: string; resume?: string; quiet?: boolean; allowLarge?: boolean }, cmd: Command) => {
       if (o.config === undefined && o.resume === undefined) cmd.error('error: give --config FILE (or --resume CHECKPOINT)', { exitCode: 2 });
       done(await trainCommand({ ...o, set: o.set ?? [], quiet: o.quiet ?? false, allowLarge: o.allowLarge ?? false }));

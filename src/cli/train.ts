@@ -53,5 +53,5 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   const baseline = typeof r.taskInfo.unigramValLoss === 'number' ? ` (unigram baseline ${r.taskInfo.unigramValLoss.toFixed(4)})` : '';
   console.log(`run ${r.runId ?? '(not stored)'} ${r.config.name}: ${r.status}${r.reason ? ` (${r.reason})` : ''} after ${r.step} steps; ${evalText}${baseline}`);
   if (r.checkpoints.length) console.log(`checkpoint: ${r.checkpoints[r.checkpoints.length - 1]}`);
-  return r.status === 'finished' ? 0 : r.status === 'diverged' ? 3 : 1;
+  return r.status === 'finished' ? 0 : r.status === 'diverged' ? 3 : r.status === 'stalled' ? 4 : 1;
 }

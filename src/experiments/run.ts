@@ -37,7 +37,7 @@ export interface RunOptions extends MemoryCheckOptions {
    */
   handleSignals?: boolean;
   /**
-   * Record the run only if the store has no finished or diverged run with the
+   * Record the run only if the store has no finished, diverged or stalled run with the
    * same config and none in flight in a live process (RunStore.claimRun, one
    * transaction); otherwise throw a RunClaimedError. What sweeps use, so that
    * two sweeps on one store never train a combination twice.

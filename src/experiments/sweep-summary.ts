@@ -6,8 +6,10 @@
 //
 // Runs are found by config hash (expansion computes exactly what runTraining
 // records), so renaming nothing and guessing nothing: a combination is
-// 'finished' or 'diverged' when the store has such a run with its hash (the
-// latest, if it has several), else 'failed', 'running' or 'missing'.
+// 'finished', 'diverged' or 'stalled' when the store has such a run with its
+// hash (the latest, if it has several), else 'running', 'interrupted', 'failed'
+// or 'missing'. Diverged and stalled runs are failures of the config: counted
+// apart, never in a mean.
 import { valueAtPath } from './store/frames.js';
 import type { RunRecord, RunStore } from './store/index.js';
 import { pairedComparison, summarize, type PairedComparison, type Summary } from './stats.js';
@@ -41,7 +43,8 @@ function axisCell(p: SweepPoint, axis: SweepAxis): string | number | boolean {
 }
 
 /** interrupted: stopped by a signal (a sweep runs it again; `dytlab train --resume` continues it). */
-export type RunState = 'finished' | 'diverged' | 'failed' | 'interrupted' | 'running' | 'missing';
+/** stalled: stopped by train.stall, no better than the task's baseline (counted like diverged). */
+export type RunState = 'finished' | 'diverged' | 'stalled' | 'failed' | 'interrupted' | 'running' | 'missing';
 
 export interface SweepRunRow {
   index: number;
@@ -50,10 +53,10 @@ export interface SweepRunRow {
   hash: string;
   state: RunState;
   runId: string | null;
-  /** Step the run ended at (diverged: the step it diverged at). */
+  /** Step the run ended at (diverged: the step it diverged at; stalled: the step of the stall check). */
   step: number | null;
   reason: string | null;
-  /** The metric reduced to one number (finished and diverged runs that logged it; else null). */
+  /** The metric reduced to one number (finished, diverged and stalled runs that logged it; else null). */
   value: number | null;
   wallSeconds: number | null;
   /** Axis name -> cell. */
@@ -62,7 +65,7 @@ export interface SweepRunRow {
 
 function pickRun(runs: RunRecord[]): { state: RunState; run?: RunRecord } {
   const latest = (s: RunRecord['status']) => runs.filter((r) => r.status === s).at(-1);
-  for (const s of ['finished', 'diverged', 'running', 'interrupted', 'failed'] as const) {
+  for (const s of ['finished', 'diverged', 'stalled', 'running', 'interrupted', 'failed'] as const) {
     const r = latest(s);
     if (r) return { state: s, run: r };
   }
@@ -84,7 +87,7 @@ export function sweepRuns(store: RunStore, sweep: SweepSource, metric?: string, 
   return grid.points.map((p) => {
     const { state, run } = pickRun(byHash.get(p.hash) ?? []);
     let value: number | null = null;
-    if (metric && run && (state === 'finished' || state === 'diverged')) {
+    if (metric && run && (state === 'finished' || state === 'diverged' || state === 'stalled')) {
       value = reduceSeries(store.metricSeries(run.id, metric).value, opts.reduce ?? 'last');
     }
     return {
@@ -101,7 +104,10 @@ export interface SweepSummaryRow extends Omit<Summary, 'level'> {
   /** Seeds whose run diverged (not in the mean), and the steps they diverged at. */
   diverged: number;
   divergedAt: number[];
-  /** Combinations with no finished or diverged run (failed, running, never run). */
+  /** Seeds whose run stalled (train.stall; not in the mean), and the steps they stalled at. */
+  stalled: number;
+  stalledAt: number[];
+  /** Combinations with no finished, diverged or stalled run (failed, running, never run). */
   missing: number;
   /** The values that went into the mean, by seed. */
   values: { seed: number; value: number }[];
@@ -110,11 +116,11 @@ export interface SweepSummaryRow extends Omit<Summary, 'level'> {
   [column: string]: unknown;
 }
 
-const RESERVED = new Set(['group', 'n', 'mean', 'std', 'sem', 'ciLow', 'ciHigh', 'halfWidth', 'level', 'note', 'diverged', 'divergedAt', 'missing', 'values']);
+const RESERVED = new Set(['group', 'n', 'mean', 'std', 'sem', 'ciLow', 'ciHigh', 'halfWidth', 'level', 'note', 'diverged', 'divergedAt', 'stalled', 'stalledAt', 'missing', 'values']);
 
 /**
  * The final metric per group of seeds: mean, std, t interval, n, how many
- * diverged (and when) and how many are missing. `metric` is a name the runs
+ * diverged or stalled (and when) and how many are missing. `metric` is a name the runs
  * logged, e.g. 'val/loss' or 'val/accuracy'.
  */
 export function summarizeSweep(store: RunStore, sweep: SweepSource, metric: string, opts: SummaryOptions = {}): SweepSummaryRow[] {
@@ -140,16 +146,18 @@ export function summarizeSweep(store: RunStore, sweep: SweepSource, metric: stri
   return [...groups].map(([key, { rows, point }]) => {
     const ok = rows.filter((r) => r.state === 'finished' && r.value !== null);
     const div = rows.filter((r) => r.state === 'diverged');
+    const stall = rows.filter((r) => r.state === 'stalled');
     const values = ok.map((r) => ({ seed: r.seed, value: r.value! }));
     const s = summarize(values.map((v) => v.value), level);
     const cells: Record<string, unknown> = {};
     for (const a of by) cells[a] = axisCell(point, grid.spec.axes.find((x) => x.name === a)!);
     for (const c of opts.columns ?? []) cells[c] = valueAtPath(point.resolved, c) ?? null;
-    const notes = [s.note, div.length ? `${div.length} diverged` : undefined].filter(Boolean);
+    const notes = [s.note, div.length ? `${div.length} diverged` : undefined, stall.length ? `${stall.length} stalled` : undefined].filter(Boolean);
     return {
       ...cells, group: key, ...s, level,
       diverged: div.length, divergedAt: div.map((r) => r.step ?? -1),
-      missing: rows.length - ok.length - div.length, values,
+      stalled: stall.length, stalledAt: stall.map((r) => r.step ?? -1),
+      missing: rows.length - ok.length - div.length - stall.length, values,
       ...(notes.length ? { note: notes.join('; ') } : {}),
     } as SweepSummaryRow;
   });
@@ -206,7 +214,9 @@ export interface SweepMatrix {
   z: (number | null)[][];
   /** Cells where every seed diverged. */
   diverged: boolean[][];
-  /** "2/3 diverged" where some (not all) seeds diverged, else "". */
+  /** Cells where every seed stalled, or failed with some diverged and the rest stalled (none in the mean). */
+  stalled: boolean[][];
+  /** "2/3 diverged" (or "1/3 diverged, 1/3 stalled") where some (not all) seeds diverged or stalled, else "". */
   partial: string[][];
 }
 
@@ -221,6 +231,7 @@ export function sweepMatrix(rows: readonly SweepSummaryRow[], xAxis: string, yAx
   }
   const z = y.map(() => x.map((): number | null => null));
   const diverged = y.map(() => x.map(() => false));
+  const stalled = y.map(() => x.map(() => false));
   const partial = y.map(() => x.map(() => ''));
   const seen = new Set<string>();
   for (const r of rows) {
@@ -233,11 +244,16 @@ export function sweepMatrix(rows: readonly SweepSummaryRow[], xAxis: string, yAx
     seen.add(cell);
     const v = r[field];
     z[i]![j] = typeof v === 'number' && Number.isFinite(v) ? v : null;
-    const total = r.n + r.diverged;
-    diverged[i]![j] = r.diverged > 0 && r.n === 0;
-    if (r.diverged > 0 && r.n > 0) partial[i]![j] = `${r.diverged}/${total} diverged`;
+    // Rows made by hand (or before 'stalled' existed) may lack the stall count.
+    const st = typeof r.stalled === 'number' ? r.stalled : 0;
+    const total = r.n + r.diverged + st;
+    diverged[i]![j] = r.diverged > 0 && r.n === 0 && st === 0;
+    stalled[i]![j] = st > 0 && r.n === 0;
+    if ((r.diverged > 0 || st > 0) && r.n > 0) {
+      partial[i]![j] = [r.diverged > 0 && `${r.diverged}/${total} diverged`, st > 0 && `${st}/${total} stalled`].filter(Boolean).join(', ');
+    }
   }
-  return { x, y, z, diverged, partial };
+  return { x, y, z, diverged, stalled, partial };
 }
 
 export interface MeanCurve {

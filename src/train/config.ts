@@ -9,6 +9,18 @@ const posNum = z.number().finite({ message: 'must be a finite number' }).positiv
 const nonNeg = z.number().finite({ message: 'must be a finite number' }).nonnegative({ message: 'must be >= 0' });
 const unit = z.number().finite().min(0, { message: 'must be in [0, 1)' }).lt(1, { message: 'must be in [0, 1)' });
 
+/**
+ * The stall check: at step ceil(atFraction * steps) the run is evaluated and
+ * stopped as 'stalled' unless it beats its task's baseline by margin: an LM's
+ * val/loss at least `margin` nats below the unigram val loss, a classifier's
+ * val/accuracy at least `margin` (a fraction: 0.02 = 2 points) above chance (1 / classes).
+ */
+export const stallSchema = z.object({
+  atFraction: z.number().finite().gt(0, { message: 'must be in (0, 1]' }).max(1, { message: 'must be in (0, 1]' }),
+  margin: nonNeg,
+}).strict();
+export type StallConfig = z.infer<typeof stallSchema>;
+
 export const trainConfigSchema = z.object({
   steps: posInt,
   batchSize: posInt,
@@ -20,7 +32,7 @@ export const trainConfigSchema = z.object({
   beta1: unit.optional(),
   beta2: unit.optional(),
   eps: posNum.optional(),
-  /** Clip gradients to this global L2 norm (0 = no clipping). */
+  /** Clip gradients to this global L2 norm; 0 turns clipping off (default 1.0). */
   clipNorm: nonNeg.optional(),
   evalEvery: posInt.optional(),
   /** LM: validation batches per evaluation (the whole test set is used for images). */
@@ -34,11 +46,16 @@ export const trainConfigSchema = z.object({
   divergenceFactor: z.number().finite().gt(1, { message: 'must be > 1' }).optional(),
   /** Low-precision forward pass (train/precision.ts): rounding of norm outputs, Linear inputs and weights. Absent: float32. */
   precision: trainPrecisionSchema.optional(),
+  /** Stop the run as 'stalled' when it is not `margin` better than its task's baseline at `atFraction` of its steps (train/stall.ts). Absent: off. */
+  stall: stallSchema.optional(),
 }).strict();
 
 export type TrainConfig = z.input<typeof trainConfigSchema>;
-/** Every field filled in, except precision: absent means float32 (and keeps the config hash of float32 runs unchanged). */
-export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'precision'>> & { precision?: TrainPrecision };
+/**
+ * Every field filled in, except precision (absent: float32) and stall (absent:
+ * off): left out when unset, so the config hash of runs without them is unchanged.
+ */
+export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'precision' | 'stall'>> & { precision?: TrainPrecision; stall?: StallConfig };
 
 export function resolveTrainConfig(input: unknown, label = 'train config'): ResolvedTrainConfig {
   const c = parseWith(trainConfigSchema, input, label);
@@ -51,6 +68,7 @@ export function resolveTrainConfig(input: unknown, label = 'train config'): Reso
     checkpointEvery: c.checkpointEvery ?? 0, logEvery: c.logEvery ?? 1, divergenceFactor: c.divergenceFactor ?? 4,
     // A precision that rounds nothing is float32: same resolved config, same hash.
     ...(roundsAnything(c.precision) ? { precision: c.precision } : {}),
+    ...(c.stall ? { stall: { atFraction: c.stall.atFraction, margin: c.stall.margin } } : {}),
   };
   if (r.minLr > r.lr) throw new Error(`${label}: minLr = ${r.minLr} is above lr = ${r.lr}`);
   if (r.warmupSteps > r.steps) throw new Error(`${label}: warmupSteps = ${r.warmupSteps} is more than steps = ${r.steps}`);

@@ -2,8 +2,11 @@
 // this; tests and notebooks can pass a memory sink. The trainer never imports
 // the store: imports flow one way (train <- experiments).
 export interface TraceRow { layer: string; alpha: number | number[] | null; inputStd: number; extra?: Record<string, unknown> }
-/** How a run ends. 'interrupted': stopped by a signal at a step boundary (resumable from its checkpoint; a sweep runs it again). */
-export const FINAL_STATUSES = ['finished', 'diverged', 'failed', 'interrupted'] as const;
+/**
+ * How a run ends. 'interrupted': stopped by a signal at a step boundary (resumable from its checkpoint; a sweep runs it again).
+ * 'stalled': stopped by the stall check (train.stall), no better than its task's baseline; like 'diverged', a result that counts as a failure.
+ */
+export const FINAL_STATUSES = ['finished', 'diverged', 'failed', 'interrupted', 'stalled'] as const;
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
 
 export interface TrainSink {

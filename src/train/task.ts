@@ -9,6 +9,20 @@ export interface Batch {
   items: number;
 }
 
+/**
+ * What a model that learned nothing scores on the held-out split: the unigram
+ * (token frequency) val/loss of an LM, the chance val/accuracy (1 / classes) of a
+ * classifier. The stall check (train.stall) compares a run with it.
+ */
+export interface TaskBaseline {
+  metric: 'val/loss' | 'val/accuracy';
+  value: number;
+  /** val/accuracy: true; val/loss: false. */
+  higherIsBetter: boolean;
+  /** What it is, for reasons: 'unigram val loss', 'chance accuracy (1/10)'. */
+  label: string;
+}
+
 export interface Task {
   readonly kind: 'lm' | 'vit';
   /** 'tokens' or 'images'. */
@@ -28,5 +42,7 @@ export interface Task {
   restore(state: unknown): void;
   /** Facts worth recording with the run (dataset sizes, vocab, baselines). */
   readonly info: Record<string, number | string>;
+  /** The no-learning baseline (absent where the task has none). */
+  readonly baseline?: TaskBaseline;
   dispose(): void;
 }

@@ -16,7 +16,7 @@ import { unigramCrossEntropy } from '../data/unigram.js';
 import { randomShift } from '../data/augment.js';
 import { Rng, type RngState } from '../data/rng.js';
 import type { Model } from '../models/types.js';
-import type { Task } from './task.js';
+import type { Task, TaskBaseline } from './task.js';
 
 // The data spec and its vocabulary rule live in data/spec.ts; re-exported here for existing imports.
 export { dataSpecSchema, parseDataSpec, type DataSpec } from '../data/spec.js';
@@ -40,9 +40,12 @@ class TokenTask implements Task {
   readonly unit = 'tokens';
   private readonly batcher: TokenBatcher;
   private readonly probeIds: Tensor;
+  readonly baseline?: TaskBaseline;
   constructor(train: Int32Array, private readonly val: Int32Array, private readonly batch: number, private readonly context: number,
       seed: number, private readonly evalBatches: number, readonly info: Record<string, number | string>) {
     this.batcher = new TokenBatcher(train, { batch, context, seed });
+    const u = info.unigramValLoss;
+    if (typeof u === 'number') this.baseline = { metric: 'val/loss', value: u, higherIsBetter: false, label: 'unigram val loss' };
     const first = evalTokenBatches(val, { batch: Math.min(batch, 8), context, maxBatches: 1 }).next().value!;
     const t = tokenTensors(first);
     t.y.dispose();
@@ -94,9 +97,11 @@ class ImageTask implements Task {
   private readonly batcher: ImageBatcher;
   private readonly probeImages: Tensor;
   private readonly augRng: Rng;
+  readonly baseline: TaskBaseline;
   constructor(train: ImageSet, private readonly test: ImageSet, private readonly batch: number, seed: number,
       private readonly shift: number, readonly info: Record<string, number | string>) {
     this.batcher = new ImageBatcher(train, { batch, seed });
+    this.baseline = { metric: 'val/accuracy', value: 1 / train.classes, higherIsBetter: true, label: `chance accuracy (1/${train.classes})` };
     this.augRng = new Rng(seed + 1);
     const first = evalImageBatches(test, Math.min(batch, 16)).next().value!;
     const t = imageTensors(first);

@@ -1,13 +1,14 @@
 // The training loop. One step:
 //   batch -> loss and gradients -> divergence check -> clip -> AdamW (warmup + cosine)
-// with evaluation, per-layer traces (alpha, std of each norm's input) and
+// with evaluation, per-layer traces (alpha, std of each norm's input, squash
+// saturation, per-layer and per-block gradient norms: traces.ts) and
 // checkpoints at their intervals, progress on a bar and/or a callback, and a
-// flat tensor count across steps. Divergence is recorded, never thrown.
+// flat tensor count across steps. Divergence is recorded, never thrown; so is
+// a stall (train.stall: no better than the task's baseline, stall.ts).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
-import { runWithCache } from '../hooks/hooks.js';
 import type { HookedModel } from '../models/types.js';
 import { AdamW, clipByGlobalNorm } from './adamw.js';
 import { readCheckpoint, restoreCheckpoint, saveCheckpoint, type LoadedCheckpoint, type TrainerState } from './checkpoint.js';
@@ -16,8 +17,10 @@ import { checkDivergence, newDivergenceState } from './divergence.js';
 import { progressBar } from './progress.js';
 import { withPrecision } from './precision.js';
 import { lrAt } from './schedule.js';
-import type { FinalStatus, TraceRow, TrainSink } from './sink.js';
+import type { FinalStatus, TrainSink } from './sink.js';
+import { checkStall, stallStep } from './stall.js';
 import type { Task } from './task.js';
+import { gradNormGroups, groupGradNorms, tracesOf } from './traces.js';
 
 export interface TrainProgress {
   step: number;
@@ -62,21 +65,6 @@ export interface LoopResult {
   checkpoints: string[];
 }
 
-function tracesOf(model: HookedModel, probe: Tensor): TraceRow[] {
-  const norms = model.normLayers();
-  const { cache, dispose } = runWithCache(model, probe, norms.map((n) => `${n.name}.in`));
-  try {
-    return norms.map(({ name, layer }) => {
-      const x = cache[`${name}.in`]!;
-      const std = tf.tidy(() => tf.sqrt(tf.moments(x).variance).dataSync()[0]!);
-      const a = layer.namedParameters().find((p) => p.name === 'alpha')?.variable.dataSync();
-      return { layer: name, alpha: a ? (a.length === 1 ? a[0]! : Array.from(a)) : null, inputStd: std };
-    });
-  } finally {
-    dispose();
-  }
-}
-
 /** Trains to the end (synchronously). */
 export function trainLoop(model: HookedModel, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): LoopResult {
   const steps = trainSteps(model, task, cfg, sink, opts);
@@ -98,6 +86,11 @@ export async function trainLoopAsync(model: HookedModel, task: Task, cfg: Resolv
 
 /** The training loop as a generator: yields the step count after each step; its return value is the result. */
 export function* trainSteps(model: HookedModel, task: Task, cfg: ResolvedTrainConfig, sink: TrainSink, opts: LoopOptions = {}): Generator<number, LoopResult, void> {
+  if (cfg.stall && !task.baseline) {
+    const why = 'train.stall is set but this task has no baseline to compare with';
+    sink.finish('failed', { reason: why, step: 0 });
+    throw new Error(why);
+  }
   const opt = new AdamW(model.namedParameters(), cfg);
   const state: TrainerState = { step: 0, taskState: undefined, divergence: newDivergenceState(), losses: [] };
   if (opts.resumeFrom) {
@@ -134,6 +127,8 @@ export function* trainSteps(model: HookedModel, task: Task, cfg: ResolvedTrainCo
   const nameOf = new Map(model.namedParameters().map((p) => [p.variable.name, p.name]));
   // Loss and evaluation see the configured precision (the model itself when float32); traces read the plain model.
   const forward = withPrecision(model, cfg.precision);
+  const stallAt = cfg.stall ? stallStep(cfg.stall, cfg.steps) : undefined;
+  const gradGroups = gradNormGroups(model);
 
   try {
     if (state.step === 0) sink.logTraces(0, tracesOf(model, probe));
@@ -153,6 +148,8 @@ export function* trainSteps(model: HookedModel, task: Task, cfg: ResolvedTrainCo
       const loss = value.dataSync()[0]!;
       const { norm, clipped } = clipByGlobalNorm(byName, cfg.clipNorm);
       const diverged = checkDivergence(state.divergence, loss, norm, cfg.divergenceFactor);
+      // Per-layer gradient norms (before clipping) on trace steps: read only, the step is unchanged.
+      const layerGrads = !diverged && (step + 1) % cfg.traceEvery === 0 ? groupGradNorms(byName, gradGroups) : undefined;
       const lr = lrAt(step, cfg);
       if (!diverged) opt.apply(clipped, lr);
       tf.dispose([value, batch.x, batch.y, ...Object.values(grads), ...(clipped === byName ? [] : [...clipped.values()])]);
@@ -170,8 +167,11 @@ export function* trainSteps(model: HookedModel, task: Task, cfg: ResolvedTrainCo
       if (state.step % cfg.logEvery === 0) {
         sink.logMetrics(state.step, { 'train/loss': loss, 'train/lr': lr, 'train/grad_norm': norm, [`train/${task.unit}_per_sec`]: rate });
       }
-      if (state.step % cfg.traceEvery === 0) sink.logTraces(state.step, tracesOf(model, probe));
-      if (state.step % cfg.evalEvery === 0 || state.step === cfg.steps) {
+      if (state.step % cfg.traceEvery === 0) {
+        sink.logTraces(state.step, tracesOf(model, probe));
+        if (layerGrads) sink.logMetrics(state.step, Object.fromEntries(Object.entries(layerGrads).map(([g, v]) => [`train/grad_norm/${g}`, v])));
+      }
+      if (state.step % cfg.evalEvery === 0 || state.step === cfg.steps || state.step === stallAt) {
         lastEval = task.evaluate(forward);
         sink.logMetrics(state.step, lastEval);
       }
@@ -179,6 +179,13 @@ export function* trainSteps(model: HookedModel, task: Task, cfg: ResolvedTrainCo
       const etaSec = ((cfg.steps - state.step) * elapsed) / Math.max(1, state.step - startStep);
       bar?.update(state.step, `loss ${loss.toFixed(3)}${lastEval ? ` ${Object.entries(lastEval).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ')}` : ''} ${rate.toFixed(0)} ${task.unit}/s`);
       opts.onProgress?.({ step: state.step, steps: cfg.steps, loss, lr, gradNorm: norm, itemsPerSec: rate, unit: task.unit, ...(lastEval ? { eval: lastEval } : {}), etaSec });
+      const stalled = state.step === stallAt ? checkStall(cfg.stall!, task.baseline!, lastEval, state.step, cfg.steps) : undefined;
+      if (stalled) {
+        status = 'stalled';
+        reason = stalled;
+        save();
+        break;
+      }
       if (opts.stopAfter !== undefined && state.step >= opts.stopAfter && state.step < cfg.steps) {
         save();
         status = 'failed';

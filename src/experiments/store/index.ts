@@ -62,7 +62,7 @@ export class RunStore {
   startRun(id: string): RunRecord { return runs.startRun(this.db, id); }
   /** Records that the run's process is alive (reviving a run marked stale while this process lived). */
   heartbeat(id: string): void { runs.heartbeat(this.db, id); }
-  /** Ends the run: 'finished', 'diverged', 'failed' or 'interrupted', with an optional reason and the step it ended at. */
+  /** Ends the run: 'finished', 'diverged', 'failed', 'interrupted' or 'stalled', with an optional reason and the step it ended at. */
   finishRun(id: string, end: { status: FinalStatus; reason?: string; step?: number }): RunRecord {
     return runs.finishRun(this.db, id, end);
   }

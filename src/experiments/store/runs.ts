@@ -1,5 +1,5 @@
 // Runs and their lifecycle: created -> running (in one process on one host,
-// which heartbeats) -> finished | diverged | failed | interrupted. A 'running'
+// which heartbeats) -> finished | diverged | failed | interrupted | stalled. A 'running'
 // run whose process is gone (its pid no longer exists on this host, or its
 // heartbeat is too old) is marked failed; claimRun records a config as running
 // here unless it is done or in flight elsewhere, atomically.
@@ -75,7 +75,7 @@ export interface RunFilter {
 /** What claimRun found: the run it recorded as running in this process, or the run that makes a new one unnecessary. */
 export type ClaimResult =
   | { claimed: true; run: RunRecord }
-  /** done: a finished (else diverged) run with this config hash exists; running: one is in flight in a live process. */
+  /** done: a finished (else diverged, else stalled) run with this config hash exists; running: one is in flight in a live process. */
   | { claimed: false; state: 'done' | 'running'; run: RunRecord };
 
 // ---------------------------------------------------------------------------
@@ -271,7 +271,7 @@ export function heartbeat(db: StoreDb, id: string): void {
   });
 }
 
-/** Ends the run: 'finished', 'diverged', 'failed' or 'interrupted', with an optional reason and the step it ended at. */
+/** Ends the run: 'finished', 'diverged', 'failed', 'interrupted' or 'stalled', with an optional reason and the step it ended at. */
 export function finishRun(db: StoreDb, id: string, end: { status: FinalStatus; reason?: string; step?: number }): RunRecord {
   const p = parseWith(finishSchema, end, `finishRun ${id} (run store ${db.path})`);
   const now = nowIso();
@@ -324,7 +324,7 @@ function markDead(db: StoreDb, r: Pick<RunRow, 'id' | 'started_at' | 'created_at
 
 /**
  * Claims a config for this process, atomically (one BEGIN IMMEDIATE
- * transaction): when the store holds no finished or diverged run with the
+ * transaction): when the store holds no finished, diverged or stalled run with the
  * same config hash and none 'running' in a live process, records a new run
  * as 'running' here (pid, host, heartbeat) and returns it; otherwise returns
  * the run that is done or in flight. Two processes claiming the same config
@@ -339,9 +339,11 @@ export function claimRun(db: StoreDb, init: RunInit, opts: { olderThanSeconds?: 
   const id = newRunId();
   const now = nowIso();
   const found = db.write((): { id: string; state?: 'done' | 'running' } => {
-    const rows = db.stmt(`SELECT * FROM runs WHERE config_hash = ? AND status IN ('finished', 'diverged', 'running')
+    const rows = db.stmt(`SELECT * FROM runs WHERE config_hash = ? AND status IN ('finished', 'diverged', 'stalled', 'running')
       ORDER BY created_at, id`).all(hash) as RunRow[];
-    const done = rows.filter((r) => r.status === 'finished').at(-1) ?? rows.filter((r) => r.status === 'diverged').at(-1);
+    const latest = (s: RunStatus) => rows.filter((r) => r.status === s).at(-1);
+    // A divergence or a stall is a result of the config, as a finished run is.
+    const done = latest('finished') ?? latest('diverged') ?? latest('stalled');
     if (done) return { id: done.id, state: 'done' };
     let live: RunRow | undefined;
     for (const r of rows) {

@@ -15,7 +15,7 @@ import { nowIso } from './codec.js';
 import { StoreError } from './errors.js';
 
 /** Version of the tables below; a store records the version it was written with. */
-export const STORE_SCHEMA_VERSION = 2;
+export const STORE_SCHEMA_VERSION = 3;
 
 /** Every status a run can have: 'created', 'running', then how it ended (FINAL_STATUSES). */
 export const RUN_STATUSES = ['created', 'running', ...FINAL_STATUSES] as const;
@@ -94,14 +94,17 @@ CREATE INDEX artifacts_run ON artifacts (run_id, kind, step);
 /**
  * Migrations from version v to v + 1, applied in order inside one transaction
  * (with foreign keys off, so that rebuilding a table cascades nothing).
- * 1 -> 2: the status 'interrupted' (the runs table is rebuilt for its CHECK constraint).
+ * Each rebuilds the runs table for its CHECK constraint (same columns, every row kept):
+ * 1 -> 2: the status 'interrupted'; 2 -> 3: the status 'stalled'.
  */
-const MIGRATIONS: Record<number, string> = {
-  1: `${runsTable('runs_v2', RUN_STATUSES)}
-INSERT INTO runs_v2 SELECT * FROM runs;
+const rebuildRuns = (tmp: string) => `${runsTable(tmp, RUN_STATUSES)}
+INSERT INTO ${tmp} SELECT * FROM runs;
 DROP TABLE runs;
-ALTER TABLE runs_v2 RENAME TO runs;
-${RUNS_INDEXES}`,
+ALTER TABLE ${tmp} RENAME TO runs;
+${RUNS_INDEXES}`;
+const MIGRATIONS: Record<number, string> = {
+  1: rebuildRuns('runs_v2'),
+  2: rebuildRuns('runs_v3'),
 };
 
 // ---------------------------------------------------------------------------
