@@ -1,13 +1,18 @@
 // `dytlab sweep <file>`: expand a sweep, skip what the store has, run the rest
 // in parallel workers with a combined progress display; --dry-run prints the plan.
+// A sweep with a `bracket` then runs its extensions, round by round (runBrackets).
 import { existsSync } from 'node:fs';
 import { openStore, resolveStorePath } from '../experiments/store/index.js';
-import { expandSweep, parseShard, planSweep, shardFromEnv, type PlannedRun, type SweepPlan } from '../experiments/sweep.js';
+import { expandSweep, parseShard, planSweep, shardFromEnv, type PlannedRun, type SweepGrid, type SweepPlan } from '../experiments/sweep.js';
 import {
   estimateRun, formatDuration, FLOPS_PER_SECOND, makespan, storeStepTimes, type RunEstimate,
 } from '../experiments/sweep-estimate.js';
 import { checkRunMemory, memoryLimit } from '../experiments/memory-estimate.js';
 import { defaultJobs, runSweep, type SweepResult } from '../experiments/sweep-runner.js';
+import type { BracketGroupStatus } from '../experiments/sweep-bracket.js';
+import { runBrackets } from '../experiments/sweep-bracket-run.js';
+import { sweepBrackets } from '../experiments/sweep-select.js';
+import type { BracketSpec } from '../experiments/sweep-config.js';
 import { outcomeText, SweepDisplay, type DisplayStream } from './sweep-display.js';
 
 export interface SweepIO {
@@ -69,6 +74,17 @@ export function formatPlan(plan: SweepPlan, estimates: Map<number, RunEstimate>,
   return lines.join('\n');
 }
 
+/** The bracket's settings and each cell's state, one line per cell. */
+export function formatBrackets(b: BracketSpec, status: readonly BracketGroupStatus[]): string {
+  const lines = [`bracket ${b.axis} on ${b.metric} (${b.mode}; step x${b.factor}; up to ${b.maxExtra} values beyond the grid per cell):`];
+  for (const s of status) {
+    const tried = s.values.map((v) => `${v.value}${v.extra ? '*' : ''}`).join(' ');
+    lines.push(`  ${s.group || '(all runs)'}: ${s.state}: ${s.why} [tried ${tried}]`);
+  }
+  if (status.some((s) => s.extra)) lines.push('  (* beyond the grid)');
+  return lines.join('\n');
+}
+
 /** The summary printed when a sweep ends. */
 export function formatResult(name: string, r: SweepResult): string {
   const lines = [`sweep ${name}: ${r.planned} combinations: ${r.alreadyDone} already done, ${r.finished} finished, ` +
@@ -94,6 +110,12 @@ export async function sweepCommand(o: SweepOptions, io: SweepIO = { stdout: proc
       const times = storeStepTimes(store.listRuns({ status: 'finished' }));
       const estimates = new Map(plan.runs.map((r) => [r.index, estimateRun(r.resolved, times)]));
       io.stdout.write(formatPlan(plan, estimates, jobs, storePath) + '\n');
+      const b = grid.spec.bracket;
+      if (b && a.shard) io.stdout.write(`bracket ${b.axis}: not run with --shard (it needs every run of a cell): merge the shards' stores, then sweep without --shard\n`);
+      else if (b) {
+        io.stdout.write(`bracket ${b.axis}: after the grid, may add runs (up to ${b.maxExtra} values x their seeds per cell)\n`);
+        if (exists) io.stdout.write(formatBrackets(b, sweepBrackets(store, grid).status) + '\n');
+      }
     } finally {
       store.close();
     }
@@ -142,5 +164,45 @@ export async function sweepCommand(o: SweepOptions, io: SweepIO = { stdout: proc
   }
   io.stdout.write(formatResult(label, result) + '\n');
   if (result.aborted) return 130;
+  const b = grid.spec.bracket;
+  if (b && a.shard) {
+    io.stdout.write(`bracket ${b.axis}: not run with --shard: merge the shards' stores, then run the sweep without --shard\n`);
+  } else if (b) {
+    const br = await bracketRounds(grid, label, storePath, jobs, a, io);
+    if (br.aborted) return 130;
+    if (br.failed) return 1;
+  }
   return result.failed > 0 ? 1 : 0;
+}
+
+async function bracketRounds(grid: SweepGrid, label: string, storePath: string, jobs: number, a: Pick<SweepOptions, 'file' | 'quiet' | 'allowLarge'>, io: SweepIO):
+  Promise<{ aborted: boolean; failed: number }> {
+  const b = grid.spec.bracket!;
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const limit = memoryLimit();
+  let display: SweepDisplay | undefined;
+  try {
+    const r = await runBrackets(grid, {
+      store: storePath, jobs, signal: abort.signal, ...(a.allowLarge ? { allowLarge: true } : {}),
+      ...(a.allowLarge ? {} : { checkPoint: (p) => checkRunMemory(p.resolved, { memoryLimitBytes: limit.bytes / jobs }, `sweep ${a.file}: bracket combination #${p.index}`) }),
+      onRound: (plan, round) => {
+        display?.close();
+        if (a.quiet) return;
+        display = new SweepDisplay(io.stderr, `${label} bracket ${b.axis} round ${round}`, plan.runs.length, jobs, 0, 0);
+        const d = display;
+        return (e) => d.onEvent(e);
+      },
+    });
+    display?.close();
+    if (r.rounds) io.stdout.write(formatResult(`${label} bracket ${b.axis} (${r.rounds} round${r.rounds > 1 ? 's' : ''})`, r.result) + '\n');
+    io.stdout.write(formatBrackets(b, r.status) + '\n');
+    return { aborted: r.result.aborted, failed: r.result.failed };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    display?.close();
+  }
 }

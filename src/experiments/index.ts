@@ -12,13 +12,19 @@ export type { RunRecord } from './store/index.js';
 export { ensureRun, loadRunModel, resolveFully } from './ensure.js';
 export type { EnsureOptions, EnsuredRun, LoadedRun } from './ensure.js';
 export { loadSweep, sweepFileSchema, valueLabel } from './sweep-config.js';
-export type { SweepFile, SweepSpec, SweepAxis, AxisEntry, LoadSweepOptions } from './sweep-config.js';
+export type { SweepFile, SweepSpec, SweepAxis, AxisEntry, LoadSweepOptions, BracketSpec } from './sweep-config.js';
 export {
   expandSweep, planSweep, shardPoints, parseShard, shardFromEnv, runState, resolveForStore, describeLabels,
 } from './sweep.js';
 export type { SweepPoint, SweepGrid, SweepPlan, PlannedRun, PlanState, Shard } from './sweep.js';
 export { runSweep, defaultJobs } from './sweep-runner.js';
 export type { SweepRunOptions, SweepResult, SweepEvent, RunOutcome, WorkerProgress } from './sweep-runner.js';
+export { bracketStatus, bracketGrid, bracketOptions, extendPoint, stepValue } from './sweep-bracket.js';
+export type { BracketRow, BracketOptions, BracketValue, BracketState, BracketGroupStatus, BracketWalk } from './sweep-bracket.js';
+export { sweepBrackets, selectOnValidation } from './sweep-select.js';
+export type { SelectOptions, SelectionRow } from './sweep-select.js';
+export { runBrackets } from './sweep-bracket-run.js';
+export type { BracketRunOptions, BracketRunResult } from './sweep-bracket-run.js';
 export { estimateRun, modelSizeEstimate, storeStepTimes, makespan } from './sweep-estimate.js';
 export type { RunEstimate } from './sweep-estimate.js';
 export {

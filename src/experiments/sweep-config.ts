@@ -17,7 +17,8 @@
 //     "seeds": [0, 1, 2],                        // the `seed` axis, always last
 //     "exclude": [{"norm": "layernorm", "train.lr": [0.01]}],          // combinations to leave out
 //     "profiles": {"quick": {"set": {...}, "axes": {...}, "seeds": [0]}},
-//     "defaultProfile": "quick"
+//     "defaultProfile": "quick",
+//     "bracket": {"axis": "train.lr", "factor": 2, "maxExtra": 3, "metric": "val/loss", "mode": "min"}
 //   }
 //
 // Axis order (which also orders the expansion, the last axis varying fastest):
@@ -25,8 +26,13 @@
 // that order, so an axis may set a field inside an object a variant set
 // (variant `model.norm` = {kind: dyt, squash: hardtanh}, axis
 // `model.norm.alpha0`). A profile replaces the top-level fields it gives:
-// `set`, `axes` and `variants` key by key (new keys go last), `zip`, `seeds`
-// and `exclude` whole.
+// `set`, `axes` and `variants` key by key (new keys go last), `zip`, `seeds`,
+// `exclude` and `bracket` whole (`"bracket": null` turns it off).
+//
+// `bracket` (opt-in; sweep-bracket.ts): after the grid, extend a numeric axis
+// per comparison cell one step (times or over `factor`) beyond the edge where
+// the mean validation metric is best, until the best is bracketed. It changes
+// nothing about the grid's combinations or their hashes.
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, dottedPath as pathKeys, parseWith, showValue } from '../util/schema.js';
@@ -72,7 +78,17 @@ const gridFields = {
   exclude: excludeSchema.optional(),
 };
 
-const profileSchema = z.object({ description: z.string().optional(), ...gridFields }).strict();
+const bracketSchema = z.object({
+  axis: dottedPath,
+  factor: z.number().gt(1, { message: 'must be > 1 (the next value is the edge times or over the factor)' }).finite().optional(),
+  maxExtra: z.number().int({ message: 'must be an integer' }).nonnegative({ message: 'must be >= 0' }).optional(),
+  metric: z.string().min(1).optional(),
+  mode: z.enum(['min', 'max']).optional(),
+  reduce: z.enum(['last', 'min', 'max']).optional(),
+  groupBy: z.array(z.string().min(1)).optional(),
+}).strict();
+
+const profileSchema = z.object({ description: z.string().optional(), ...gridFields, bracket: bracketSchema.nullable().optional() }).strict();
 
 export const sweepFileSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'must be letters, digits, ".", "_" or "-"' }),
@@ -80,6 +96,7 @@ export const sweepFileSchema = z.object({
   runName: z.string().min(1).optional(),
   base: z.union([z.string().min(1), plainObject], { errorMap: () => ({ message: 'must be a run config object or the path of a run config file' }) }),
   ...gridFields,
+  bracket: bracketSchema.optional(),
   profiles: z.record(orderedKey('a profile name'), profileSchema).optional(),
   defaultProfile: z.string().optional(),
 }).strict();
@@ -104,6 +121,24 @@ export interface SweepAxis {
   entries: AxisEntry[];
 }
 
+/** A sweep's `bracket` with its defaults filled in and checked against its axes. */
+export interface BracketSpec {
+  /** The numeric values axis to extend (e.g. "train.lr"). */
+  axis: string;
+  /** Grid step: the next value beyond an edge is edge * factor (or / factor). Default: the axis's own constant ratio. */
+  factor: number;
+  /** At most this many values beyond the grid's per comparison cell (default 3). */
+  maxExtra: number;
+  /** The selection metric (default "val/loss"), reduced per run by `reduce` (default "last"). */
+  metric: string;
+  mode: 'min' | 'max';
+  reduce: 'last' | 'min' | 'max';
+  /** The axes that define a comparison cell (default: every axis but the bracket axis and the seed). */
+  groupBy: string[];
+  /** The axis's values in the grid (the extensions are the others). */
+  gridValues: number[];
+}
+
 /** A sweep with its profile applied and its base loaded: what expandSweep works from. */
 export interface SweepSpec {
   name: string;
@@ -122,6 +157,8 @@ export interface SweepSpec {
   axes: SweepAxis[];
   /** Rules: a combination is left out when every axis a rule names has one of the rule's values (or labels). */
   exclude: Record<string, unknown[]>[];
+  /** Learning-rate (or other axis) bracketing after the grid, when the file asks for it. */
+  bracket?: BracketSpec;
 }
 
 export interface LoadSweepOptions {
@@ -264,6 +301,7 @@ export function loadSweep(source: string | object, opts: LoadSweepOptions = {}):
       ...(p.zip ? { zip: p.zip } : {}),
       ...(p.seeds ? { seeds: p.seeds } : {}),
       ...(p.exclude ? { exclude: p.exclude } : {}),
+      ...(p.bracket !== undefined ? { bracket: p.bracket ?? undefined } : {}),
     };
   }
   const where = profileName ? `${label} (profile ${profileName})` : label;
@@ -295,5 +333,38 @@ export function loadSweep(source: string | object, opts: LoadSweepOptions = {}):
     set: Object.entries(merged.set ?? {}),
     axes,
     exclude: checkExclude(merged.exclude ?? [], axes, where),
+    ...(merged.bracket ? { bracket: checkBracket(merged.bracket, axes, where) } : {}),
+  };
+}
+
+function checkBracket(b: z.output<typeof bracketSchema>, axes: SweepAxis[], where: string): BracketSpec {
+  const at = `${where}: bracket`;
+  const axis = axes.find((a) => a.name === b.axis);
+  if (!axis || axis.kind !== 'values') {
+    throw new ConfigError(`${at}.axis = "${b.axis}" is not a values axis of this sweep ` +
+      `(its "axes": ${axes.filter((a) => a.kind === 'values').map((a) => `"${a.name}"`).join(', ') || 'none'})`);
+  }
+  const values = axis.entries.map((e) => e.value);
+  if (!values.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+    throw new ConfigError(`${at}: the values of "${b.axis}" must be positive numbers (got ${values.map(showValue).join(', ')})`);
+  }
+  const sorted = (values as number[]).slice().sort((x, y) => x - y);
+  let factor = b.factor;
+  if (factor === undefined) {
+    const ratios = sorted.slice(1).map((v, i) => v / sorted[i]!);
+    if (!ratios.length || ratios.some((r) => Math.abs(r / ratios[0]! - 1) > 1e-6)) {
+      throw new ConfigError(`${at}: give "factor" (the values of "${b.axis}", ${sorted.join(', ')}, are not a geometric grid to take it from)`);
+    }
+    factor = Number(ratios[0]!.toPrecision(12));
+  }
+  const others = axes.filter((a) => a.kind !== 'seed' && a.name !== b.axis).map((a) => a.name);
+  for (const g of b.groupBy ?? []) {
+    if (!others.includes(g)) {
+      throw new ConfigError(`${at}.groupBy: "${g}" is not an axis other than "${b.axis}" and the seed (axes: ${others.map((a) => `"${a}"`).join(', ') || 'none'})`);
+    }
+  }
+  return {
+    axis: b.axis, factor, maxExtra: b.maxExtra ?? 3, metric: b.metric ?? 'val/loss', mode: b.mode ?? 'min',
+    reduce: b.reduce ?? 'last', groupBy: b.groupBy ?? others, gridValues: sorted,
   };
 }

@@ -40,6 +40,8 @@ export interface SweepGrid {
   points: SweepPoint[];
   /** Combinations the exclude rules left out. */
   excluded: number;
+  /** Points past the grid's own, added by a bracket (sweep-bracket.ts), last in `points`; set once they were looked up. */
+  extensions?: number;
 }
 
 /** The config runTraining records for `config`: resolveRun's (kept under this name for existing callers). */
