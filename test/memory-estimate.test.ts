@@ -61,6 +61,9 @@ describe('memory estimate', () => {
       { norm: { kind: 'dyt', alpha: 'fixed' }, finalNorm: { kind: 'rmsnorm', affine: false }, residual: { kind: 'skipinit', init: 0.1 } },
       { norm: { kind: 'identity' }, rope: false, mlpRatio: 3, nLayers: 3 },
       { attnNorm: { kind: 'dyt', squash: 'erf', alpha: 'none' }, mlpNorm: { kind: 'layernorm', affine: false } },
+      { norm: { kind: 'dyisru' }, finalNorm: { kind: 'dyisru', affine: false }, normPlacement: 'post' },
+      { norm: { kind: 'identity' }, linearReparam: 'sigma' },
+      { norm: { kind: 'identity' }, linearReparam: 'sigma', mlp: 'gelu', tiedHead: true },
     ];
     for (const over of lms) {
       const cfg = resolveLMConfig({ kind: 'lm', vocabSize: 11, context: 12, dModel: 16, nLayers: 2, nHeads: 2, ...over });
@@ -70,6 +73,7 @@ describe('memory estimate', () => {
       {},
       { pool: 'mean', norm: { kind: 'dyt' }, channels: 3, patchSize: 4, imageSize: 16, fixup: true },
       { norm: { kind: 'rmsnorm' }, classes: 7, mlpRatio: 2, residual: { kind: 'rezero' } },
+      { norm: { kind: 'identity' }, linearReparam: 'sigma', normPlacement: 'res-post', mlpRatio: 2 },
     ];
     for (const over of vits) {
       const cfg = resolveViTConfig({ kind: 'vit', dModel: 16, nLayers: 2, nHeads: 4, ...over });

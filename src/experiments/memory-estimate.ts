@@ -87,6 +87,7 @@ function normCount(spec: NormSpec, d: number): ParameterCount {
     case 'identity': return { total: 0, trainable: 0, buffers: 0 };
     case 'layernorm': return { total: s.affine ? 2 * d : 0, trainable: s.affine ? 2 * d : 0, buffers: 2 * d };
     case 'rmsnorm': return { total: s.affine ? d : 0, trainable: s.affine ? d : 0, buffers: d };
+    case 'dyisru': return { total: 1 + (s.affine ? 2 * d : 0), trainable: 1 + (s.affine ? 2 * d : 0), buffers: 0 };
     case 'dyt': {
       const a = s.perChannelAlpha ? d : 1;
       const alpha = s.alpha === 'none' ? 0 : a, shift = s.shift ? a : 0, affine = s.affine ? 2 * d : 0;
@@ -106,27 +107,30 @@ export function countModelParameters(model: ResolvedLMConfig | ResolvedViTConfig
   const gates = model.residual.kind === 'none' ? 0 : 2;
   const fixup = model.fixup ? 4 : 0;
   const norms = add(normCount(model.attnNorm, d), normCount(model.mlpNorm, d));
+  // σReparam: per Linear a trainable scalar gamma and a kept vector u of its output width.
+  const sigma = (outs: number[]): ParameterCount => (model.linearReparam === 'sigma'
+    ? { total: outs.reduce((t, o) => t + 1 + o, 0), trainable: outs.length, buffers: 0 } : weights(0));
   if (model.kind === 'lm') {
     const T = model.context, V = model.vocabSize;
     const attn = weights(4 * d * d); // qkv + proj, no biases
     const mlp = weights(model.mlp === 'swiglu' ? 3 * d * h : 2 * d * h); // no biases
     const masks: ParameterCount = { total: 0, trainable: 0, buffers: T * T + (model.rope ? 2 * T * (d / model.nHeads) : 0) };
-    const block = add(attn, mlp, norms, weights(gates + fixup), masks);
+    const block = add(attn, mlp, norms, weights(gates + fixup), masks, sigma(model.mlp === 'swiglu' ? [3 * d, d, h, h, d] : [3 * d, d, h, d]));
     return add(
       weights(V * d), weights(model.embedScale ? 1 : 0),
       { total: block.total * L, trainable: block.trainable * L, buffers: block.buffers * L },
-      normCount(model.finalNorm, d), weights(model.tiedHead ? 0 : d * V),
+      normCount(model.finalNorm, d), weights(model.tiedHead ? 0 : d * V), sigma(model.tiedHead ? [] : [V]),
     );
   }
   const g = model.imageSize / model.patchSize;
   const tokens = g * g + (model.pool === 'cls' ? 1 : 0);
   const attn = weights(4 * d * d + 4 * d); // qkv + proj, with biases
   const mlp = weights(2 * d * h + h + d);
-  const block = add(attn, mlp, norms, weights(gates + fixup));
+  const block = add(attn, mlp, norms, weights(gates + fixup), sigma([3 * d, d, h, d]));
   return add(
     weights(model.patchSize * model.patchSize * model.channels * d + d), weights(model.pool === 'cls' ? d : 0), weights(tokens * d),
     { total: block.total * L, trainable: block.trainable * L, buffers: block.buffers * L },
-    normCount(model.finalNorm, d), weights(d * model.classes + model.classes),
+    normCount(model.finalNorm, d), weights(d * model.classes + model.classes), sigma([d, model.classes]),
   );
 }
 

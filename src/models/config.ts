@@ -2,6 +2,7 @@
 // and their resolved, fully-defaulted forms.
 import { z } from 'zod';
 import { normSpecSchema } from '../nn/norm-spec.js';
+import { NORM_PLACEMENTS } from './block.js';
 import { residualSpecSchema } from '../nn/residual.js';
 import { parseWith } from '../util/schema.js';
 
@@ -24,6 +25,10 @@ const common = {
   residual: residualSpecSchema.optional(),
   /** Fixup: rescale branch weights at init, zero each branch's last layer, add scalar biases and a multiplier. */
   fixup: z.boolean().optional(),
+  /** 'sigma': σReparam on every Linear (blocks, ViT patch embedding, heads; nn/linear.ts). Left out: plain Linears. */
+  linearReparam: z.enum(['sigma']).optional(),
+  /** Where the block's norms sit: 'pre' (default), 'post' (post-LN) or 'res-post' (Swin-v2); models/block.ts. */
+  normPlacement: z.enum(NORM_PLACEMENTS).optional(),
   initStd: posNum.optional(),
   seed: z.number().int().optional(),
 };
@@ -60,17 +65,24 @@ export type LMConfig = z.input<typeof lmConfigSchema>;
 export type ModelConfig = z.input<typeof modelConfigSchema>;
 
 type Req<T> = { [K in keyof T]-?: Exclude<T[K], undefined> };
-type CommonResolved = Req<Pick<ViTConfig, 'dModel' | 'nLayers' | 'nHeads' | 'norm' | 'attnNorm' | 'mlpNorm' | 'finalNorm' | 'residual' | 'fixup' | 'initStd' | 'seed'>>;
+// linearReparam and normPlacement stay optional: left out when unset (or 'pre'), so existing configs keep their hashes.
+type CommonResolved = Req<Pick<ViTConfig, 'dModel' | 'nLayers' | 'nHeads' | 'norm' | 'attnNorm' | 'mlpNorm' | 'finalNorm' | 'residual' | 'fixup' | 'initStd' | 'seed'>>
+  & Pick<ViTConfig, 'linearReparam' | 'normPlacement'>;
 export type ResolvedViTConfig = CommonResolved & Req<Omit<ViTConfig, keyof CommonResolved>>;
 export type ResolvedLMConfig = CommonResolved & Req<Omit<LMConfig, keyof CommonResolved>>;
 
 function resolveCommon<C extends ModelConfig>(c: C, defaultNorm: CommonResolved['norm']): CommonResolved {
   const norm = c.norm ?? defaultNorm;
   if (c.dModel % c.nHeads !== 0) throw new Error(`model config: dModel = ${c.dModel} is not divisible by nHeads = ${c.nHeads}`);
+  if (c.linearReparam === 'sigma' && c.fixup) {
+    throw new Error('model config: linearReparam = "sigma" conflicts with fixup = true (Fixup zeroes each branch\'s last layer, whose spectral norm would be 0)');
+  }
   return {
     dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, norm,
     attnNorm: c.attnNorm ?? norm, mlpNorm: c.mlpNorm ?? norm, finalNorm: c.finalNorm ?? norm,
     residual: c.residual ?? { kind: 'none' }, fixup: c.fixup ?? false, initStd: c.initStd ?? 0.02, seed: c.seed ?? 0,
+    ...(c.linearReparam ? { linearReparam: c.linearReparam } : {}),
+    ...(c.normPlacement && c.normPlacement !== 'pre' ? { normPlacement: c.normPlacement } : {}),
   };
 }
 

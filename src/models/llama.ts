@@ -11,7 +11,7 @@ import { ModuleList, type HookPoint } from '../nn/module.js';
 import { createNorm, type NormLayer } from '../nn/norms.js';
 import { Block } from './block.js';
 import { mlpHidden, resolveLMConfig, type LMConfig, type ResolvedLMConfig } from './config.js';
-import { applyFixup, TransformerBase } from './shared.js';
+import { applyFixup, applySigmaReparam, TransformerBase } from './shared.js';
 import type { Model } from './types.js';
 
 export class LM extends TransformerBase implements Model {
@@ -36,13 +36,14 @@ export class LM extends TransformerBase implements Model {
       attn: new Attention(c.dModel, c.nHeads, init, { causal: true, maxLen: c.context, bias: false, ...(c.rope ? { rope: { base: c.ropeBase } } : {}) }),
       norm2: createNorm(c.mlpNorm, c.dModel),
       mlp: c.mlp === 'swiglu' ? new SwiGLU(c.dModel, hidden, init) : new MLP(c.dModel, hidden, init, false),
-      residual: c.residual, fixup: c.fixup,
+      residual: c.residual, fixup: c.fixup, ...(c.normPlacement ? { placement: c.normPlacement } : {}),
     }))));
     this.final_norm = this.child('final_norm', createNorm(c.finalNorm, c.dModel));
     const finalNormIn = this.hookPoint('final_norm.in'), finalNormOut = this.hookPoint('final_norm.out');
     if (!c.tiedHead) this.head = this.child('head', new Linear(c.dModel, c.vocabSize, init, { bias: false }));
     this.hooks = { embedOut, finalNormIn, finalNormOut, logits: this.hookPoint('logits') };
     if (c.fixup) applyFixup(this.blocks.items);
+    if (c.linearReparam === 'sigma') applySigmaReparam(this, c.seed);
   }
 
   /** ids: int32 [B, T] with T <= context -> logits [B, T, vocab]. */

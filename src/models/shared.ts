@@ -1,5 +1,6 @@
 // Pieces both model families share: Fixup initialisation over their blocks,
-// finding their norm slots, and swapping every norm for another kind.
+// σReparam over their Linears, finding their norm slots, and swapping every norm for another kind.
+import { Linear, SigmaReparamLinear } from '../nn/linear.js';
 import { MLP, SwiGLU } from '../nn/mlp.js';
 import { Module, type ModuleList } from '../nn/module.js';
 import { createNorm, isNormLayer, type NormLayer } from '../nn/norms.js';
@@ -17,6 +18,22 @@ export function applyFixup(blocks: Block[]): number {
     return [{ inner: [b.attn.qkv.weight], last: [b.attn.proj.weight] }, mlpBranch];
   });
   return fixupInit(branches, 2);
+}
+
+/**
+ * σReparam on every Linear of a built model (the blocks' attention and MLP layers,
+ * a ViT's patch embedding, the head when it is a Linear; not the LM's token
+ * embedding, a lookup, nor a head tied to it): each is rebuilt as a
+ * SigmaReparamLinear with the same weights and names. Returns the layers changed.
+ */
+export function applySigmaReparam(model: Module, seed: number): string[] {
+  const done: string[] = [];
+  for (const { name, module, parent, key } of model.namedModules()) {
+    if (!(module instanceof Linear) || module instanceof SigmaReparamLinear) continue;
+    parent.replaceChild(key, SigmaReparamLinear.from(module, seed * 7919 + done.length + 1));
+    done.push(name);
+  }
+  return done;
 }
 
 export function collectNorms(model: Module): { name: string; layer: NormLayer }[] {

@@ -9,7 +9,7 @@ import { ModuleList, type HookPoint } from '../nn/module.js';
 import { createNorm, type NormLayer } from '../nn/norms.js';
 import { Block } from './block.js';
 import { mlpHidden, resolveViTConfig, type ResolvedViTConfig, type ViTConfig } from './config.js';
-import { applyFixup, TransformerBase } from './shared.js';
+import { applyFixup, applySigmaReparam, TransformerBase } from './shared.js';
 import type { Model } from './types.js';
 
 export class ViT extends TransformerBase implements Model {
@@ -39,13 +39,14 @@ export class ViT extends TransformerBase implements Model {
       attn: new Attention(c.dModel, c.nHeads, init, { causal: false, maxLen: tokens }),
       norm2: createNorm(c.mlpNorm, c.dModel),
       mlp: new MLP(c.dModel, mlpHidden(c.dModel, c.mlpRatio), init),
-      residual: c.residual, fixup: c.fixup,
+      residual: c.residual, fixup: c.fixup, ...(c.normPlacement ? { placement: c.normPlacement } : {}),
     }))));
     this.final_norm = this.child('final_norm', createNorm(c.finalNorm, c.dModel));
     const finalNormIn = this.hookPoint('final_norm.in'), finalNormOut = this.hookPoint('final_norm.out');
     this.head = this.child('head', new Linear(c.dModel, c.classes, init));
     this.hooks = { embedOut, finalNormIn, finalNormOut, logits: this.hookPoint('logits') };
     if (c.fixup) applyFixup(this.blocks.items);
+    if (c.linearReparam === 'sigma') applySigmaReparam(this, c.seed);
   }
 
   /** images: float32 [B, H, W] or [B, H, W, C] -> logits [B, classes]. */

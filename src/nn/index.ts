@@ -1,7 +1,7 @@
 // nn: the Module base, layers, the normalization family (DynamicTanh, LayerNorm, RMSNorm, ...), residual gates.
 export { Module } from './module.js';
 export type { NamedParameter } from './module.js';
-export { createNorm, LayerNorm, RMSNorm, DynamicTanh, DynamicSquash, IdentityNorm } from './norms.js';
+export { createNorm, LayerNorm, RMSNorm, DynamicTanh, DynamicSquash, DyISRU, IdentityNorm } from './norms.js';
 export type { NormLayer } from './norms.js';
 export {
   resolveNormSpec, normLabel, normSpecSchema, NORM_KINDS, ALPHA_MODES, DEFAULT_ALPHA0,
@@ -10,7 +10,7 @@ export type { NormSpec, ResolvedNormSpec, SquashShapeName, NormKind, AlphaMode }
 export { createResidualGate, fixupInit, fixupScale, residualSpecSchema } from './residual.js';
 export type { ResidualGate, ResidualSpec, FixupBranch } from './residual.js';
 export { Init } from './init.js';
-export { Linear, Embedding } from './linear.js';
+export { Linear, Embedding, SigmaReparamLinear } from './linear.js';
 export { Attention } from './attention.js';
 export { GroupedQueryAttention, ropeTablesFromInvFreq } from './gqa.js';
 export type { GQAttentionOptions } from './gqa.js';

@@ -6,7 +6,7 @@ import { parseWith } from '../util/schema.js';
 
 export { SQUASH_SHAPES };
 export type SquashShapeName = SquashShape;
-export const NORM_KINDS = ['layernorm', 'rmsnorm', 'dyt', 'identity'] as const;
+export const NORM_KINDS = ['layernorm', 'rmsnorm', 'dyt', 'dyisru', 'identity'] as const;
 export type NormKind = (typeof NORM_KINDS)[number];
 export const ALPHA_MODES = ['learnable', 'fixed', 'none'] as const;
 export type AlphaMode = (typeof ALPHA_MODES)[number];
@@ -29,8 +29,14 @@ const dyt = z.object({
   affine: z.boolean().optional(),
   impl,
 }).strict();
+/** DyISRU: sqrt(C) x / sqrt(beta + x^2); beta0 > 0 or 'dim' (C, the layer's width: RMSNorm's slope for unit-variance input). */
+const dyisru = z.object({
+  kind: z.literal('dyisru'),
+  beta0: z.union([eps, z.literal('dim')], { errorMap: () => ({ message: "must be a finite number > 0 or 'dim'" }) }).optional(),
+  affine: z.boolean().optional(),
+}).strict();
 
-export const normSpecSchema = z.discriminatedUnion('kind', [layernorm, rmsnorm, dyt, identity]);
+export const normSpecSchema = z.discriminatedUnion('kind', [layernorm, rmsnorm, dyt, dyisru, identity]);
 
 /** What a user writes: every field but `kind` optional. */
 export type NormSpec = z.input<typeof normSpecSchema>;
@@ -43,6 +49,7 @@ export type ResolvedNormSpec =
       kind: 'dyt'; squash: SquashShapeName; alpha: AlphaMode; alpha0: number; perChannelAlpha: boolean;
       shift: boolean; shift0: number; affine: boolean; impl: 'auto' | 'fused' | 'composed';
     }
+  | { kind: 'dyisru'; beta0: number | 'dim'; affine: boolean }
   | { kind: 'identity' };
 
 export const DEFAULT_ALPHA0 = 0.5;
@@ -59,6 +66,8 @@ export function resolveNormSpec(spec: unknown, label = 'norm spec'): ResolvedNor
       return { kind: 'rmsnorm', eps: s.eps ?? DEFAULT_RMS_EPS, affine: s.affine ?? true, impl: s.impl ?? 'auto' };
     case 'identity':
       return { kind: 'identity' };
+    case 'dyisru':
+      return { kind: 'dyisru', beta0: s.beta0 ?? 'dim', affine: s.affine ?? true };
     case 'dyt': {
       const squash = s.squash ?? 'tanh';
       const alpha = s.alpha ?? 'learnable';
@@ -87,6 +96,10 @@ export function normLabel(spec: ResolvedNormSpec): string {
       return `dyt(${spec.squash}, ${a}${spec.shift ? ', shift' : ''}${spec.affine ? '' : ', no affine'})`;
     }
     case 'identity': return 'identity';
+    case 'dyisru': {
+      const parts = [...(spec.beta0 === 'dim' ? [] : [`beta0 ${spec.beta0}`]), ...(spec.affine ? [] : ['no affine'])];
+      return parts.length ? `dyisru(${parts.join(', ')})` : 'dyisru';
+    }
     default: return `${spec.kind}${spec.affine ? '' : '(no affine)'}`;
   }
 }

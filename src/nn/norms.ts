@@ -6,6 +6,8 @@
 //     softsign u/(1+|u|), erf (Derf, with learnable shift s), isru u/sqrt(1+u^2), identity.
 //   alpha: one learnable scalar (default), a fixed constant alpha0, or none (alpha = 1);
 //   perChannelAlpha: one alpha per channel instead (a documented variant, not the paper's).
+//   DyISRU:     gamma * sqrt(C) * x / sqrt(beta + x^2) + b, beta > 0 one learnable scalar
+//     (RMSNorm with sum_{j != i} x_j^2 replaced by a constant; composed tfjs ops).
 // All normalize over the last axis. Forward and backward run as fused kernels
 // where the backend has them (engine/ops), else as composed tfjs ops.
 import { tf } from '../engine/tf.js';
@@ -161,6 +163,44 @@ export class DynamicTanh extends DynamicSquash {
   }
 }
 
+/**
+ * DyISRU, the element-wise counterpart of RMSNorm: RMSNorm's y_i = sqrt(C) x_i /
+ * sqrt(x_i^2 + sum_{j != i} x_j^2) with the sum over the other channels replaced by
+ * one learnable scalar beta > 0: y = gamma * sqrt(C) * x / sqrt(beta + x^2) + b.
+ * beta = exp(isru_log_beta) stays positive. Its init beta0 defaults to C ('dim'):
+ * for unit-variance input the sum it stands for is C - 1 ~ C, and with beta = C the
+ * map is x / sqrt(1 + x^2 / C), slope 1 at 0 like RMSNorm's on such input.
+ */
+export class DyISRU extends NormBase {
+  readonly logBeta: Variable;
+  readonly gamma?: Variable;
+  readonly beta?: Variable;
+  private readonly scale: number;
+
+  constructor(spec: Extract<ResolvedNormSpec, { kind: 'dyisru' }>, dim: number) {
+    super(spec, dim);
+    const beta0 = spec.beta0 === 'dim' ? dim : spec.beta0;
+    this.logBeta = this.param('isru_log_beta', tf.fill([1], Math.log(beta0)));
+    if (spec.affine) {
+      this.gamma = this.param('gamma', tf.ones([dim]));
+      this.beta = this.param('beta', tf.zeros([dim]));
+    }
+    this.scale = Math.sqrt(dim);
+  }
+
+  apply(x: Tensor): Tensor {
+    return tf.tidy(() => {
+      const y = this.normalize(x);
+      return this.gamma && this.beta ? tf.add(tf.mul(y, this.gamma), this.beta) : y;
+    });
+  }
+
+  normalize(x: Tensor): Tensor {
+    this.checkInput(x);
+    return tf.tidy(() => tf.mul(tf.mul(x, this.scale), tf.rsqrt(tf.add(tf.exp(this.logBeta), tf.square(x)))));
+  }
+}
+
 /** No normalization at all: the input passes through. */
 export class IdentityNorm extends NormBase {
   apply(x: Tensor): Tensor {
@@ -191,6 +231,7 @@ export function createNorm(spec: NormSpec | ResolvedNormSpec, dim: number): Norm
     case 'layernorm': return new LayerNorm(r, dim);
     case 'rmsnorm': return new RMSNorm(r, dim);
     case 'dyt': return r.squash === 'tanh' ? new DynamicTanh(r, dim) : new DynamicSquash(r, dim);
+    case 'dyisru': return new DyISRU(r, dim);
     case 'identity': return new IdentityNorm(r, dim);
   }
 }
