@@ -2,7 +2,7 @@
 // expansion, shards, plans, parallel workers, merging shard stores, and
 // resuming after SIGKILL.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -349,5 +349,23 @@ describe('running sweeps (worker processes)', () => {
     const killed = runs.find((r) => r.id === victim.id)!;
     assert.equal(killed.status, 'failed');
     assert.match(killed.statusReason!, /process died .*no longer exists/);
+  });
+});
+
+describe('stalled runs in sweeps', () => {
+  test('a stalled combination is a result: counted as stalled, not run again by the next sweep', async () => {
+    const file = fresh('stall.json'), path = fresh('stall.sqlite');
+    // The tiny sweep's grid at a learning rate that cannot learn, with the stall check on: every run stalls at step 10.
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(join(ROOT, 'configs', 'sweeps', 'tiny.json'), 'utf8')), name: 'stall',
+      set: { 'train.lr': 1e-8, 'train.stall': { atFraction: 0.5, margin: 0.05 } }, seeds: [0] }));
+    const c1 = capture();
+    assert.equal(await main(['sweep', file, '--store', path, '--jobs', '2', '--quiet'], c1.io), 0, c1.out() + c1.err());
+    assert.match(c1.out(), /2 combinations: 0 already done, 0 finished, 0 diverged, 2 stalled, 0 failed/);
+    const store = openStore(path, { readonly: true });
+    assert.deepEqual(store.listRuns().map((r) => r.status).sort(), ['stalled', 'stalled']);
+    store.close();
+    const c2 = capture();
+    assert.equal(await main(['sweep', file, '--store', path, '--jobs', '2', '--quiet'], c2.io), 0);
+    assert.match(c2.out(), /2 combinations: 2 already done, 0 finished/);
   });
 });

@@ -37,7 +37,7 @@ export class SweepDisplay {
   private lastDraw = 0;
   private lastPlain = Date.now();
   private done = 0;
-  private readonly counts = { finished: 0, diverged: 0, failed: 0 };
+  private readonly counts = { finished: 0, diverged: 0, stalled: 0, failed: 0 };
   private durations: number[] = [];
   private waitingElsewhere = 0;
 
@@ -64,8 +64,8 @@ export class SweepDisplay {
     const mean = this.durations.length ? this.durations.reduce((a, b) => a + b, 0) / this.durations.length : this.estimate;
     const activeLeft = [...this.slots.values()].map((s) => s.progress?.etaSec ?? mean);
     const eta = (activeLeft.reduce((a, b) => a + b, 0) + Math.max(0, left - this.waitingElsewhere) * mean) / Math.max(1, this.jobs);
-    const { finished, diverged, failed } = this.counts;
-    const ended = [finished && `${finished} finished`, diverged && `${diverged} diverged`, failed && `${failed} failed`].filter(Boolean);
+    const { finished, diverged, stalled, failed } = this.counts;
+    const ended = [finished && `${finished} finished`, diverged && `${diverged} diverged`, stalled && `${stalled} stalled`, failed && `${failed} failed`].filter(Boolean);
     return `${this.name}: ${this.done}/${this.total} done${ended.length ? ` (${ended.join(', ')} now)` : ''}, ` +
       `${this.slots.size} running, ${Math.max(0, left)} to go${this.waitingElsewhere ? ` (${this.waitingElsewhere} elsewhere)` : ''}; ` +
       `${formatDuration(elapsed)}${left + this.slots.size > 0 ? `, ~${formatDuration(eta)} left` : ''}`;

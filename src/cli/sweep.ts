@@ -88,7 +88,7 @@ export function formatBrackets(b: BracketSpec, status: readonly BracketGroupStat
 /** The summary printed when a sweep ends. */
 export function formatResult(name: string, r: SweepResult): string {
   const lines = [`sweep ${name}: ${r.planned} combinations: ${r.alreadyDone} already done, ${r.finished} finished, ` +
-    `${r.diverged} diverged, ${r.failed} failed in ${formatDuration(r.seconds)}${r.aborted ? ' (aborted)' : ''}`];
+    `${r.diverged} diverged, ${r.stalled} stalled, ${r.failed} failed in ${formatDuration(r.seconds)}${r.aborted ? ' (aborted)' : ''}`];
   for (const { run, outcome } of r.outcomes.filter((o) => o.outcome.status === 'failed')) lines.push(`  ${outcomeText(run, outcome)}`);
   if (r.failed) lines.push('failed runs are run again by the next `dytlab sweep` of this file');
   return lines.join('\n');

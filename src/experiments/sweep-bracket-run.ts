@@ -45,7 +45,7 @@ function look(storePath: string, grid: SweepGrid): { grid: SweepGrid; status: Br
  */
 export async function runBrackets(grid: SweepGrid, opts: BracketRunOptions = {}): Promise<BracketRunResult> {
   const storePath = typeof opts.store === 'object' ? opts.store.path : resolveStorePath(opts.store);
-  const total: SweepResult = { planned: 0, alreadyDone: 0, finished: 0, diverged: 0, failed: 0, outcomes: [], aborted: false, seconds: 0 };
+  const total: SweepResult = { planned: 0, alreadyDone: 0, finished: 0, diverged: 0, stalled: 0, failed: 0, outcomes: [], aborted: false, seconds: 0 };
   const tried = new Set<string>();
   const checked = new Set<string>();
   const t0 = Date.now();
@@ -73,6 +73,7 @@ export async function runBrackets(grid: SweepGrid, opts: BracketRunOptions = {})
     total.alreadyDone += r.alreadyDone;
     total.finished += r.finished;
     total.diverged += r.diverged;
+    total.stalled += r.stalled;
     total.failed += r.failed;
     total.outcomes.push(...r.outcomes);
     total.aborted ||= r.aborted;

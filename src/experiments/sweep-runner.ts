@@ -9,7 +9,7 @@
 // the store), whenever a worker exits without reporting, and while it waits.
 // Workers stop when their parent dies (sweep-worker.ts). So after any kill
 // (the sweep, a worker, both), nothing stays 'running', and the next sweep
-// runs again exactly the combinations that have no finished or diverged run.
+// runs again exactly the combinations that have no finished, diverged or stalled run.
 // A combination 'running' in another live process (another sweep on the
 // same store) is not started twice: the runner waits for it and runs it only
 // if that process dies without a result. The check is not left to chance: a
@@ -49,7 +49,7 @@ export interface WorkerProgress {
 export type WorkerMessage =
   | { type: 'ready' }
   | ({ type: 'progress' } & WorkerProgress)
-  | { type: 'done'; status: 'finished' | 'diverged' | 'failed'; step: number; hash: string; runId?: string; reason?: string; lastEval?: Record<string, number> }
+  | { type: 'done'; status: 'finished' | 'diverged' | 'stalled' | 'failed'; step: number; hash: string; runId?: string; reason?: string; lastEval?: Record<string, number> }
   /** The worker's claim found the combination done, or in flight in another live process: it trained nothing. */
   | { type: 'claimed'; state: 'done' | 'running'; runId: string; hash: string }
   | { type: 'error'; message: string };
@@ -57,7 +57,7 @@ export type WorkerMessage =
 // -- events and results ------------------------------------------------------------
 
 export interface RunOutcome {
-  status: 'finished' | 'diverged' | 'failed';
+  status: 'finished' | 'diverged' | 'stalled' | 'failed';
   runId?: string;
   reason?: string;
   /** Steps completed. */
@@ -103,6 +103,8 @@ export interface SweepResult {
   alreadyDone: number;
   finished: number;
   diverged: number;
+  /** Stopped as no better than the baseline (train.stall): a result, like a divergence; not run again. */
+  stalled: number;
   failed: number;
   outcomes: { run: PlannedRun; outcome: RunOutcome }[];
   aborted: boolean;
@@ -218,7 +220,7 @@ export async function runSweep(plan: SweepPlan, opts: SweepRunOptions = {}): Pro
   const t0 = Date.now();
   const store: RunStore = openStore(storePath); // marks runs of dead processes failed
   const result: SweepResult = {
-    planned: plan.runs.length, alreadyDone: 0, finished: 0, diverged: 0, failed: 0, outcomes: [], aborted: false, seconds: 0,
+    planned: plan.runs.length, alreadyDone: 0, finished: 0, diverged: 0, stalled: 0, failed: 0, outcomes: [], aborted: false, seconds: 0,
   };
   const queue: PlannedRun[] = [];
   let waiting: PlannedRun[] = [];

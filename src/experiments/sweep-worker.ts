@@ -60,8 +60,8 @@ async function work(req: WorkerRequest): Promise<void> {
   }
   training = false;
   await finish({
-    // The runner counts finished, diverged and failed; a stall is a failure there (the store and the summaries say 'stalled').
-    type: 'done', status: r.status === 'interrupted' || r.status === 'stalled' ? 'failed' : r.status, step: r.step, hash: configHash(r.config),
+    // An interrupted worker (its sweep was stopped) is a failure to the runner; a stall is a result, like a divergence.
+    type: 'done', status: r.status === 'interrupted' ? 'failed' : r.status, step: r.step, hash: configHash(r.config),
     ...(r.runId ? { runId: r.runId } : {}), ...(r.reason ? { reason: r.reason } : {}), ...(r.lastEval ? { lastEval: r.lastEval } : {}),
   }, 0);
 }

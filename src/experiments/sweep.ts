@@ -200,12 +200,12 @@ export function shardPoints<T extends Pick<SweepPoint, 'index'>>(points: readonl
 // ---------------------------------------------------------------------------
 // Plan: which combinations the store already has
 
-/** done: a run with this config finished or diverged (a divergence is a result); running: one is in flight now. */
+/** done: a run with this config finished, diverged or stalled (a divergence or a stall is a result); running: one is in flight now. */
 export type PlanState = 'done' | 'todo' | 'running';
 
 export interface PlannedRun extends SweepPoint {
   state: PlanState;
-  /** The run that makes it done (the latest finished, else the latest diverged), or the one in flight. */
+  /** The run that makes it done (the latest finished, else the latest diverged, else the latest stalled), or the one in flight. */
   run?: RunRecord;
 }
 
@@ -219,7 +219,7 @@ export interface SweepPlan {
 export function runState(store: RunStore, hash: string): { state: PlanState; run?: RunRecord } {
   const runs = store.listRuns({ configHash: hash });
   const latest = (status: RunRecord['status']) => runs.filter((r) => r.status === status).at(-1);
-  const done = latest('finished') ?? latest('diverged');
+  const done = latest('finished') ?? latest('diverged') ?? latest('stalled');
   if (done) return { state: 'done', run: done };
   // A 'running' run whose process is gone on this host is not in flight (markStaleRuns will say so when the store is opened for writing).
   const running = runs.filter((r) => r.status === 'running' && !(r.hostname === hostname() && r.pid != null && !pidAlive(r.pid))).at(-1);
