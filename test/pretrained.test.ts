@@ -9,9 +9,9 @@ import { copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  convertNorms, describePretrained, initBackend, loadPretrained, openSnapshot, readSafetensors, runWithCache, tf, traceHookNames,
+  convertNorms, describePretrained, initBackend, loadPretrained, openSnapshot, readSafetensors, tf, traceHookNames,
 } from '../src/index.js';
-import { maxRelErr } from './support/numeric.js';
+import { checkParity } from './support/parity.js';
 import { editSafetensorsHeader, splitSafetensors, writeRawSafetensors } from './support/safetensors-file.js';
 
 const FIXTURES = join(__dirname, 'fixtures', 'pretrained');
@@ -43,16 +43,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
         assert.equal(m.kind, 'lm');
         assert.equal(m.config.nHeads, c.nHeads);
         const e = expected(c.name);
-        const { output, cache, dispose } = runWithCache(m, e.ids, e.acts);
-        assert.deepEqual(output.shape, e.logits.shape);
-        const errs: Record<string, number> = { logits: maxRelErr(output.dataSync(), e.logits.data) };
-        for (const a of e.acts) {
-          assert.ok(cache[a], `no activation at hook point ${a}`);
-          errs[a] = maxRelErr(cache[a]!.dataSync(), e.f[a]!.data);
-        }
-        for (const [k, v] of Object.entries(errs)) assert.ok(v < 1e-4, `${c.name} ${k}: max rel err ${v.toExponential(2)}`);
+        const errs = checkParity(c.name, m, e.ids, e);
         assert.ok('blocks.1.norm1.out' in errs && 'blocks.1.norm1.in' in errs);
-        dispose();
         e.ids.dispose();
         m.dispose();
         assert.equal(tf.memory().numTensors, before, 'tensors leaked');
