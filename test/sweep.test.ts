@@ -219,7 +219,7 @@ describe('running sweeps (worker processes)', () => {
     for (const [i, path] of shards.entries()) {
       const c = capture();
       assert.equal(await main(['sweep', tiny, '--store', path, '--shard', `${i}/2`, '--jobs', '2', '--quiet'], c.io), 0);
-      assert.match(c.out(), /2 combinations: 0 already done, 2 finished, 0 diverged, 0 failed/);
+      assert.match(c.out(), /2 combinations: 0 already done, 2 finished, 0 diverged, 0 stalled, 0 failed/);
     }
     const merged = `${fresh('merged')}.sqlite`;
     const m1 = capture();
