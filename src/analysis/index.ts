@@ -35,3 +35,5 @@ export { fp16NormStats, normOverflowFp16, FP16_MAX } from './norm-overflow.js';
 export type { Fp16NormStats, NormOverflowRow, NormStatKind } from './norm-overflow.js';
 export { timeLayers, timeTrainSteps, loadGpuResults, gpuTimingRows, gpuResultsDir } from './efficiency.js';
 export type { LayerTiming, LayerOp, LayerTimingOptions, StepModel, StepTiming, GpuResult, GpuTimingRow } from './efficiency.js';
+export { rescalingSensitivity } from './rescaling.js';
+export type { RescalingOptions, RescalingRow, RescalingResult } from './rescaling.js';
