@@ -8,6 +8,12 @@
 //   runs out is skipped), so any prefix of a split is class-balanced.
 //
 // Train: 7,996 images; test: 2,004 images.
+//
+// The opt-in test split (data.testSplit, mnistValTestSplit) divides those 2,004
+// held-out digits by per-class parity: the j-th held-out sample of class d (j =
+// 0, 1, ... in the package order) goes to validation when j is even and to test
+// when j is odd, each keeping the held-out order (so both stay interleaved
+// round-robin). Validation: 1,005 images (ceil(n_d / 2) per class); test: 999.
 import { checkImageSet, type ImageSet } from './image-set.js';
 import { datasetPackageVersion, requireDatasetPackage } from './package.js';
 
@@ -116,4 +122,34 @@ export function mnistPixelStats(set: ImageSet): { mean: number; std: number } {
   }
   const mean = sum / set.images.length;
   return { mean, std: Math.sqrt(Math.max(0, sumSq / set.images.length - mean * mean)) };
+}
+
+export const MNIST_TEST_SPLIT_NOTE =
+  'held-out digits split by per-class parity: the j-th held-out sample of each class -> validation when j is even, ' +
+  '-> test when j is odd (held-out order kept)';
+
+/**
+ * The opt-in validation/test split of a held-out set (the rule at the top of
+ * this file): per class, samples 0, 2, 4, ... (in the set's order) -> val,
+ * samples 1, 3, 5, ... -> test. `valIndices` / `testIndices` are positions in `heldOut`.
+ */
+export function mnistValTestSplit(heldOut: ImageSet): { val: ImageSet; test: ImageSet; valIndices: Int32Array; testIndices: Int32Array } {
+  checkImageSet(heldOut, 'mnistValTestSplit');
+  const seen = new Array<number>(heldOut.classes).fill(0);
+  const val: number[] = [], test: number[] = [];
+  for (let i = 0; i < heldOut.n; i++) {
+    const c = heldOut.labels[i]!;
+    (seen[c]!++ % 2 === 0 ? val : test).push(i);
+  }
+  const size = heldOut.height * heldOut.width;
+  const gather = (idx: number[]): ImageSet => {
+    const images = new Float32Array(idx.length * size);
+    const labels = new Int32Array(idx.length);
+    idx.forEach((i, k) => {
+      images.set(heldOut.images.subarray(i * size, (i + 1) * size), k * size);
+      labels[k] = heldOut.labels[i]!;
+    });
+    return { images, labels, n: idx.length, height: heldOut.height, width: heldOut.width, classes: heldOut.classes };
+  };
+  return { val: gather(val), test: gather(test), valIndices: Int32Array.from(val), testIndices: Int32Array.from(test) };
 }

@@ -15,24 +15,40 @@ import { markovVocabSchema } from './synthetic.js';
 import { loadMobyDick } from './text.js';
 
 const posInt = z.number().int().positive();
+/**
+ * Opt-in test split (default off): the held-out data is split into validation
+ * and test (data/README.md gives each dataset's rule), the trainer evaluates
+ * val/* as usual and test/* at the final step. The training split is unchanged.
+ */
+const testSplit = z.boolean().optional();
 export const dataSpecSchema = z.discriminatedUnion('dataset', [
-  z.object({ dataset: z.literal('moby-dick'), level: z.enum(['char', 'byte']).optional() }).strict(),
+  z.object({ dataset: z.literal('moby-dick'), level: z.enum(['char', 'byte']).optional(), testSplit }).strict(),
   z.object({
     dataset: z.literal('mnist'), normalize: z.boolean().optional(),
     /** Random translations of up to this many pixels in training batches (0 = none). */
     shift: z.number().int().min(0).max(8).optional(),
+    testSplit,
   }).strict(),
-  z.object({ dataset: z.literal('markov'), vocabSize: markovVocabSchema, branching: posInt, length: posInt.optional() }).strict(),
+  z.object({ dataset: z.literal('markov'), vocabSize: markovVocabSchema, branching: posInt, length: posInt.optional(), testSplit }).strict(),
   z.object({
     dataset: z.literal('synthetic-images'), nTrain: posInt.optional(), nTest: posInt.optional(),
     noise: z.number().nonnegative().optional(), shift: z.number().int().min(0).max(8).optional(),
+    testSplit,
   }).strict(),
 ]);
 export type DataSpec = z.input<typeof dataSpecSchema>;
 export type DatasetName = DataSpec['dataset'];
 
+/** Validated; `testSplit: false` is the default and is dropped, so it resolves (and hashes) like a spec without it. */
 export function parseDataSpec(input: unknown, label = 'data'): DataSpec {
-  return parseWith(dataSpecSchema, input, label);
+  const spec = parseWith(dataSpecSchema, input, label);
+  if (spec.testSplit === false) delete spec.testSplit;
+  return spec;
+}
+
+/** Whether a data spec asks for a test split distinct from validation (data.testSplit). */
+export function hasTestSplit(spec: DataSpec): boolean {
+  return spec.testSplit === true;
 }
 
 /** The model kind a dataset is for: token streams train an LM, images a ViT. */

@@ -165,11 +165,15 @@ export interface SyntheticImageOptions {
   /** Templates are grid x grid blocks, each on (1) or off (0). Default 4 (7x7-pixel blocks at 28x28). */
   grid?: number;
   seed?: number;
+  /** Also draw this many images as a separate test set (after train and test, so those are unchanged). Default none. */
+  nHeldOutTest?: number;
 }
 
 export interface SyntheticImageTask {
   train: ImageSet;
   test: ImageSet;
+  /** The separate test draw (nHeldOutTest), absent without it. */
+  heldOutTest?: ImageSet;
   /** classes * height * width: the noise-free image of each class. */
   templates: Float32Array;
 }
@@ -183,6 +187,7 @@ const imageSchema = z.object({
   noise: z.number().nonnegative().finite().optional(),
   grid: positiveInt.optional(),
   seed: seedSchema.optional(),
+  nHeldOutTest: positiveInt.optional(),
 }).strict();
 
 /** Per class a random on/off block pattern, at least 3 blocks away from every other class's (so noise rarely confuses them). */
@@ -203,7 +208,7 @@ function drawPatterns(rng: Rng, classes: number, cells: number): Uint8Array[] {
   return patterns;
 }
 
-/** Class-template images plus noise; labels are i mod classes (balanced). Templates first, then train, then test, from one seed. */
+/** Class-template images plus noise; labels are i mod classes (balanced). Templates first, then train, then test (then heldOutTest), from one seed. */
 export function syntheticImageTask(options: SyntheticImageOptions): SyntheticImageTask {
   const o = parseWith(imageSchema, options, 'syntheticImageTask');
   const classes = o.classes ?? 10, H = o.height ?? 28, W = o.width ?? 28, g = o.grid ?? 4, noise = o.noise ?? 0.3;
@@ -234,5 +239,5 @@ export function syntheticImageTask(options: SyntheticImageOptions): SyntheticIma
   };
   const train = sample(o.nTrain);
   const test = sample(o.nTest);
-  return { train, test, templates };
+  return { train, test, templates, ...(o.nHeldOutTest !== undefined ? { heldOutTest: sample(o.nHeldOutTest) } : {}) };
 }

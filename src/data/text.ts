@@ -9,6 +9,11 @@
 //
 // Sections keep the package's order and are joined with '\n' (each already ends
 // in a newline, so sections are separated by one blank line).
+//
+// The opt-in test split (data.testSplit, mobyDickValTestSplit) divides those 13
+// validation chapters: a chapter whose number is a multiple of 20 (20, 40, ...,
+// 120: 6 chapters) stays validation, the others (10, 30, ..., 130: 7 chapters)
+// become test. Train and its vocabulary are unchanged.
 import { ConfigError, showValue } from '../util/schema.js';
 import { datasetPackageVersion, requireDatasetPackage } from './package.js';
 import { unigramCrossEntropy } from './unigram.js';
@@ -47,6 +52,50 @@ type Split = 'train' | 'val' | 'excluded';
 export function mobyDickSplitOf(chapter: string): Split {
   if (MOBY_DICK_EXCLUDED.includes(chapter)) return 'excluded';
   return /^\d+$/.test(chapter) && Number(chapter) % MOBY_DICK_VAL_EVERY === 0 ? 'val' : 'train';
+}
+
+/** With the test split: a validation chapter whose number is a multiple of this stays validation, the rest are test. */
+export const MOBY_DICK_TEST_SPLIT_EVERY = 20;
+
+/** Which held-out half a validation chapter belongs to under the test split (the rule at the top of this file). */
+export function mobyDickHeldOutHalf(chapter: string): 'val' | 'test' {
+  if (mobyDickSplitOf(chapter) !== 'val') throw new RangeError(`mobyDickHeldOutHalf: section "${chapter}" is not a validation chapter`);
+  return Number(chapter) % MOBY_DICK_TEST_SPLIT_EVERY === 0 ? 'val' : 'test';
+}
+
+export interface MobyDickValTest {
+  val: Int32Array;
+  test: Int32Array;
+  chapters: { val: string[]; test: string[] };
+  unknownTest: number;
+  /** The rule and sizes, for run records. */
+  note: string;
+}
+
+const valTestCache = new Map<TextLevel, MobyDickValTest>();
+
+/**
+ * The opt-in validation/test split of Moby-Dick's validation chapters, tokenised
+ * with the corpus's own vocabulary (from train). Cached per level.
+ */
+export function mobyDickValTestSplit(options: MobyDickOptions = {}): MobyDickValTest {
+  const corpus = loadMobyDick(options);
+  const cached = valTestCache.get(corpus.level);
+  if (cached) return cached;
+  const halves: Record<'val' | 'test', MobyDickSection[]> = { val: [], test: [] };
+  for (const s of mobyDickSections()) if (mobyDickSplitOf(s.chapter) === 'val') halves[mobyDickHeldOutHalf(s.chapter)].push(s);
+  const join = (ss: MobyDickSection[]): string => ss.map((s) => s.text).join('\n');
+  const val = corpus.vocab.encode(join(halves.val));
+  const test = corpus.vocab.encode(join(halves.test));
+  const chapters = { val: halves.val.map((s) => s.chapter), test: halves.test.map((s) => s.chapter) };
+  const r: MobyDickValTest = {
+    val, test, chapters, unknownTest: countUnknown(test, corpus.vocab.unkId),
+    note: `test split of the validation chapters: validation = chapters ${chapters.val.join(', ')} ` +
+      `(multiples of ${MOBY_DICK_TEST_SPLIT_EVERY}), test = chapters ${chapters.test.join(', ')}; ` +
+      `${val.length} validation / ${test.length} test tokens`,
+  };
+  valTestCache.set(corpus.level, r);
+  return r;
 }
 
 let sectionsCache: MobyDickSection[] | undefined;

@@ -3,8 +3,9 @@
 // on one metric with reporting on another (selectOnValidation: the best value
 // of an axis per cell on validation, its runs' test metric as the result).
 //
-// The trainer logs held-out metrics as `val/*` (train/tasks.ts); it has no
-// separate test split. When the runs logged no `reportMetric`, the report falls
+// The trainer logs held-out metrics as `val/*` (train/tasks.ts), and `test/*`
+// at the final step only for a data spec with testSplit: true (data/README.md,
+// "Test split"). When the runs logged no `reportMetric`, the report falls
 // back to the selection metric and says so in `note`: a number chosen and
 // reported on the same split is optimistic.
 import type { RunStore } from './store/index.js';

@@ -35,7 +35,7 @@ export const trainConfigSchema = z.object({
   /** Clip gradients to this global L2 norm; 0 turns clipping off (default 1.0). */
   clipNorm: nonNeg.optional(),
   evalEvery: posInt.optional(),
-  /** LM: validation batches per evaluation (the whole test set is used for images). */
+  /** LM: validation batches per evaluation, from the start of the split (the whole test set is used for images; with data.testSplit the whole split for LMs too). */
   evalBatches: posInt.optional(),
   /** Record alpha and the std of every norm's input every N steps. */
   traceEvery: posInt.optional(),

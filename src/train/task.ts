@@ -33,6 +33,11 @@ export interface Task {
   loss(model: HookedModel, x: Tensor, y: Tensor): Scalar;
   /** Evaluation metrics on the held-out split, e.g. {'val/loss': 2.1, 'val/accuracy': 0.97}. */
   evaluate(model: HookedModel): Record<string, number>;
+  /**
+   * Metrics on the separate test split, e.g. {'test/loss': 2.2, 'test/accuracy': 0.96}: only for a data spec
+   * with testSplit (absent otherwise). The trainer calls it at the final step.
+   */
+  evaluateTest?(model: HookedModel): Record<string, number>;
   /** A fixed input for activation traces (same every call). */
   probe(): Tensor;
   /** The first `n` held-out examples (sequences of the context length, or images) as one input batch, for analyses. */

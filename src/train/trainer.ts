@@ -173,6 +173,8 @@ export function* trainSteps(model: HookedModel, task: Task, cfg: ResolvedTrainCo
       }
       if (state.step % cfg.evalEvery === 0 || state.step === cfg.steps || state.step === stallAt) {
         lastEval = task.evaluate(forward);
+        // The separate test split (data.testSplit): scored once, at the final step, beside val/*.
+        if (state.step === cfg.steps && task.evaluateTest) lastEval = { ...lastEval, ...task.evaluateTest(forward) };
         sink.logMetrics(state.step, lastEval);
       }
       if (cfg.checkpointEvery > 0 && state.step % cfg.checkpointEvery === 0 && state.step < cfg.steps) save();
