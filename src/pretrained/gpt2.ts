@@ -15,10 +15,11 @@ import { Attention } from '../nn/attention.js';
 import { Embedding, Linear } from '../nn/linear.js';
 import { MLP } from '../nn/mlp.js';
 import { ModuleList, type HookPoint } from '../nn/module.js';
-import { createNorm, type LayerNorm, type NormLayer } from '../nn/norms.js';
+import { createNorm, type NormLayer } from '../nn/norms.js';
 import { cfgBool, cfgInt, cfgNum, cfgStr, unsupported } from './config.js';
 import { checkIds } from './layers.js';
-import { assignFrom, findPrefix, NoInit } from './load.js';
+import { assignLayerNorm } from './hf-parts.js';
+import { assignFrom, findPrefix, loadInto, NoInit } from './load.js';
 import type { Architecture, PretrainedConfig, PretrainedModel } from './registry.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -96,10 +97,7 @@ export class GPT2 extends TransformerBase implements PretrainedModel {
 
 function loadGPT2(s: Snapshot, m: GPT2): void {
   const p = findPrefix(s, 'wte.weight', ['transformer.', '']);
-  const ln = (norm: NormLayer, name: string) => {
-    assignFrom(s, (norm as LayerNorm).gamma, `${name}.weight`);
-    assignFrom(s, (norm as LayerNorm).beta, `${name}.bias`);
-  };
+  const ln = (norm: NormLayer, name: string) => assignLayerNorm(s, norm, name);
   const linear = (l: Linear, name: string) => {
     assignFrom(s, l.weight, `${name}.weight`); // Conv1D: [in, out]
     assignFrom(s, l.bias, `${name}.bias`);
@@ -121,16 +119,7 @@ function loadGPT2(s: Snapshot, m: GPT2): void {
 
 export const gpt2Architecture: Architecture = {
   modelType: 'gpt2',
-  build(s) {
-    const m = new GPT2(gpt2Config(s), s.dir);
-    try {
-      loadGPT2(s, m);
-    } catch (e) {
-      m.dispose();
-      throw e;
-    }
-    return m;
-  },
+  build: (s) => loadInto(new GPT2(gpt2Config(s), s.dir), (m) => loadGPT2(s, m)),
   describe: (s) => ({ ...gpt2Config(s) }),
   // The causal-mask buffers older checkpoints saved, and a tied head's copy of wte.
   ignorable: (name, s) => /(^|\.)attn\.(bias|masked_bias)$/.test(name) ||

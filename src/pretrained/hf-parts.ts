@@ -1,4 +1,4 @@
-// Layers built from snapshot tensors, shared by the ViT and GPT-NeoX loaders:
+// Layers built from or loaded with snapshot tensors, shared by the loaders:
 // a Linear from HF's [out, in] weight, the lab's LayerNorm with a checkpoint's eps.
 import { Linear } from '../nn/linear.js';
 import { createNorm, type LayerNorm, type NormLayer } from '../nn/norms.js';
@@ -19,8 +19,12 @@ export function assignLinear(s: Snapshot, lin: Linear, name: string): Linear {
 
 /** The lab's LayerNorm (createNorm, so convertNorms and the fused kernels apply) with HF's `{name}.weight`/`.bias` and eps. */
 export function loadLayerNorm(s: Snapshot, name: string, dim: number, eps: number): NormLayer {
-  const ln = createNorm({ kind: 'layernorm', eps }, dim) as LayerNorm;
-  assignFrom(s, ln.gamma, `${name}.weight`);
-  assignFrom(s, ln.beta, `${name}.bias`);
-  return ln;
+  return assignLayerNorm(s, createNorm({ kind: 'layernorm', eps }, dim), name);
+}
+
+/** Load HF's `{name}.weight` / `{name}.bias` into a built LayerNorm. */
+export function assignLayerNorm(s: Snapshot, norm: NormLayer, name: string): NormLayer {
+  assignFrom(s, (norm as LayerNorm).gamma, `${name}.weight`);
+  assignFrom(s, (norm as LayerNorm).beta, `${name}.bias`);
+  return norm;
 }

@@ -17,7 +17,8 @@ import { Module, ModuleList, type HookPoint } from '../nn/module.js';
 import { createNorm, type NormLayer, type RMSNorm } from '../nn/norms.js';
 import { cfgBool, cfgInt, cfgNum, cfgStr, unsupported } from './config.js';
 import { checkIds, PreNormBlock } from './layers.js';
-import { assignFrom, NoInit } from './load.js';
+import { assignLinear } from './hf-parts.js';
+import { assignFrom, loadInto, NoInit } from './load.js';
 import type { Architecture, PretrainedConfig, PretrainedModel } from './registry.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -149,10 +150,7 @@ export class Llama extends Module implements PretrainedModel {
 
 function loadLlama(s: Snapshot, m: Llama): void {
   const rms = (norm: NormLayer, name: string) => assignFrom(s, (norm as RMSNorm).gamma, name);
-  const linear = (l: Linear, name: string) => { // nn.Linear: weight [out, in]
-    assignFrom(s, l.weight, `${name}.weight`, { transpose: true });
-    if (l.bias) assignFrom(s, l.bias, `${name}.bias`);
-  };
+  const linear = (l: Linear, name: string) => assignLinear(s, l, name); // nn.Linear: weight [out, in]
   assignFrom(s, m.embed.weight, 'model.embed_tokens.weight');
   m.blocks.items.forEach((b, i) => {
     const L = `model.layers.${i}`;
@@ -172,16 +170,7 @@ function loadLlama(s: Snapshot, m: Llama): void {
 
 export const llamaArchitecture: Architecture = {
   modelType: 'llama',
-  build(s) {
-    const m = new Llama(llamaConfig(s), s.dir, s.modelType);
-    try {
-      loadLlama(s, m);
-    } catch (e) {
-      m.dispose();
-      throw e;
-    }
-    return m;
-  },
+  build: (s) => loadInto(new Llama(llamaConfig(s), s.dir, s.modelType), (m) => loadLlama(s, m)),
   describe: (s) => ({ ...llamaConfig(s) }),
   // Buffers some exports keep, and a tied head's copy of embed_tokens.
   ignorable: (name, s) => /rotary_emb\.inv_freq$/.test(name) ||

@@ -40,11 +40,8 @@ export function assignFrom(s: Snapshot, v: Variable | undefined, name: string, o
   const shape = v.shape as number[];
   if (opts.transpose && shape.length !== 2) throw new Error(`assignFrom: transpose needs a 2-D parameter for '${name}'`);
   const want = opts.transpose ? [shape[1]!, shape[0]!] : shape;
-  let data = s.read(name, want);
-  if (opts.transpose) data = transpose2d(data, want[0]!, want[1]!);
-  const t = tf.tensor(data, shape, 'float32');
-  v.assign(t);
-  t.dispose();
+  const data = s.read(name, want);
+  assignData(v, opts.transpose ? transpose2d(data, want[0]!, want[1]!) : data);
 }
 
 /** Set `v` from a float32 array already in hand (e.g. one third of GPT-2's fused qkv). */
@@ -52,6 +49,17 @@ export function assignData(v: Variable, data: Float32Array): void {
   const t = tf.tensor(data, v.shape, 'float32');
   v.assign(t);
   t.dispose();
+}
+
+/** `load(m)` fills a model built with zero weights; if it throws (a missing or misshapen tensor), m is disposed first. */
+export function loadInto<M extends { dispose(): void }>(m: M, load: (m: M) => void): M {
+  try {
+    load(m);
+  } catch (e) {
+    m.dispose();
+    throw e;
+  }
+  return m;
 }
 
 /** The prefix ('' or e.g. 'transformer.') under which the snapshot holds `probe` (first match wins). */
