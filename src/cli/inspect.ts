@@ -7,6 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACTIVATION_FACTORS, formatBytes } from '../experiments/memory-estimate.js';
+import { initBackend } from '../engine/backend.js';
+import { createLM } from '../models/llama.js';
 import { architectureFor, openSnapshot, supportedModelTypes, type Snapshot } from '../pretrained/index.js';
 import { readSafetensorsHeader } from '../train/safetensors.js';
 import type { CliIO } from './program.js';
@@ -114,13 +116,18 @@ function normGroups(tensors: TensorInfo[], config: Record<string, unknown>, fall
   return [...groups.values()];
 }
 
-/** The hook names of a loaded model, by the lab's grammar (embed, 11 per block, final norm, logits). */
+/**
+ * The hook names of a pre-norm transformer with `nLayers` blocks, read from the module tree of
+ * a tiny lab LM of that depth (no weights of the snapshot are loaded): the same grammar a loaded
+ * model declares, without a second hand-kept list.
+ */
 export function hookNamesFor(nLayers: number): string[] {
-  const block = ['norm1.in', 'norm1.out', 'attn.pattern', 'attn.z', 'attn.out', 'resid.mid', 'norm2.in', 'norm2.out', 'mlp.hidden', 'mlp.out', 'resid.post'];
-  const out = ['embed.out'];
-  for (let i = 0; i < nLayers; i++) for (const h of block) out.push(`blocks.${i}.${h}`);
-  out.push('final_norm.in', 'final_norm.out', 'logits');
-  return out;
+  const probe = createLM({ vocabSize: 2, context: 2, dModel: 2, nLayers, nHeads: 1, mlp: 'gelu', seed: 0 });
+  try {
+    return probe.hookNames();
+  } finally {
+    probe.dispose();
+  }
 }
 
 const num = (v: unknown): number | undefined => (isPosNum(v) ? v : undefined);
@@ -205,7 +212,9 @@ export function formatInspect(r: InspectReport): string {
   return lines.join('\n') + '\n';
 }
 
-export function inspectCommand(o: InspectOptions, io: Pick<CliIO, 'stdout' | 'stderr'>): number {
+export async function inspectCommand(o: InspectOptions, io: Pick<CliIO, 'stdout' | 'stderr'>): Promise<number> {
+  // The hook-name probe builds a tiny model: on the cpu backend, chosen explicitly (no weights of the snapshot load).
+  await initBackend('cpu');
   let r: InspectReport;
   try {
     r = inspectSnapshot(o.dir, o);

@@ -131,8 +131,8 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--json', 'print the report as JSON')
     .option('--batch <n>', 'sequences in the forward-pass memory estimate', positiveInt, 1)
     .option('--tokens <n>', 'tokens per sequence in the estimate (default: the context, at most 1024; a ViT: its patches + 1)', positiveInt)
-    .action((dir: string, o: { json?: boolean; batch: number; tokens?: number }) =>
-      done(inspectCommand({ dir, json: o.json ?? false, batch: o.batch, ...(o.tokens !== undefined ? { tokens: o.tokens } : {}) }, io)));
+    .action(async (dir: string, o: { json?: boolean; batch: number; tokens?: number }) =>
+      done(await inspectCommand({ dir, json: o.json ?? false, batch: o.batch, ...(o.tokens !== undefined ? { tokens: o.tokens } : {}) }, io)));
 
   const kernel = program.command('kernel').description('install, list or remove the Jupyter kernelspec "TypeScript (dytlab)"');
   whereOptions(kernel.command('install').description('write the kernelspec (argv: this Node.js, dist/kernel/main.js, {connection_file})'))
