@@ -14,6 +14,7 @@ import { z } from 'zod';
 import type { Tensor } from '../engine/tf.js';
 import type { HookedModel } from '../models/types.js';
 import { parseWith } from '../util/schema.js';
+import { topAbsIndices } from './mapping.js';
 import { collectActivations, toMatrix, SITE_KINDS, type Activation, type SiteKind } from './outliers.js';
 
 export interface MassiveOptions {
@@ -85,20 +86,9 @@ export function medianAbs(data: ArrayLike<number>): number {
   return n % 2 ? a[h]! : (a[h - 1]! + a[h]!) / 2;
 }
 
-/** Keep the k largest by (abs desc, index asc) in a small sorted list. */
-function topIndices(data: ArrayLike<number>, k: number, accept: (i: number, a: number) => boolean = () => true): number[] {
-  const idx: number[] = [], abs: number[] = [];
-  for (let i = 0; i < data.length; i++) {
-    const a = Math.abs(data[i]!);
-    if (!accept(i, a)) continue;
-    if (idx.length === k && a <= abs[k - 1]!) continue;
-    let j = idx.length < k ? idx.length : k - 1;
-    while (j > 0 && abs[j - 1]! < a) j--;
-    idx.splice(j, 0, i);
-    abs.splice(j, 0, a);
-    if (idx.length > k) { idx.pop(); abs.pop(); }
-  }
-  return idx;
+/** The k largest |values| (mapping's topAbsIndices), largest first; ties: lower index first. */
+function topIndices(data: ArrayLike<number>, k: number): number[] {
+  return topAbsIndices(data, k).sort((i, j) => Math.abs(data[j]!) - Math.abs(data[i]!) || i - j);
 }
 
 /** The massive-activation statistics of one [positions, features] activation (3-D tensors are flattened). */
@@ -128,7 +118,8 @@ export function massiveStats(x: Activation, opts: MassiveOptions = {}): MassiveS
     positions: n, features: d, maxAbs, medianAbs: med, ratio,
     top: topIndices(data, Math.min(topK, data.length)).map(at),
     massiveCount,
-    massive: massiveCount ? topIndices(data, Math.min(maxListed, massiveCount), (_, a) => isMassive(a)).map(at) : [],
+    // The criterion is a threshold on |x|: the largest min(maxListed, massiveCount) values are the massive ones.
+    massive: massiveCount ? topIndices(data, Math.min(maxListed, massiveCount)).map(at) : [],
     massiveDims: [...dims].sort((a, b) => a - b), massiveRows: [...rows].sort((a, b) => a - b), minAbs, minRatio,
   };
 }
