@@ -1,0 +1,3 @@
+// What notebooks share (ARCHITECTURE.md, notebook/): sweeps obtained with progress, metric
+// formatting, the "what was trained" table, verdict pieces.
+export * from './trained.js';
