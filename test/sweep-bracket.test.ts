@@ -53,20 +53,35 @@ describe('bracketStatus (hand-made rows)', () => {
     assert.deepEqual([acc!.best, acc!.next], [0.001, 0.0005]);
   });
 
-  test('best at the lower edge with the next lower value failed: edge failed (enclosed by a failure)', () => {
-    const [s] = bracketStatus(rows({ 0.0005: ['div', 1.0], 0.001: [2, 2], 0.002: [2.5, 2.5], 0.004: [3, 3] }), OPTS);
+  test('best at the lower edge with the next lower value failed for every run: edge failed (enclosed by a failure)', () => {
+    const [s] = bracketStatus(rows({ 0.0005: ['div', 'div'], 0.001: [2, 2], 0.002: [2.5, 2.5], 0.004: [3, 3] }), OPTS);
     assert.equal(s!.state, 'edge failed');
     assert.equal(s!.bracketed, true);
     assert.equal(s!.best, 0.001);
     assert.equal(s!.next, null);
     assert.match(s!.why, /neighbour 0\.0005 below failed/);
-    assert.deepEqual(s!.values[0]!, { value: 0.0005, mean: null, n: 1, failed: 1, pending: 0, extra: true });
+    assert.deepEqual(s!.values[0]!, { value: 0.0005, mean: null, n: 0, failed: 2, pending: 0, extra: true });
     // A stall counts the same way; so does a finished run that logged no metric.
-    const [t] = bracketStatus(rows({ 0.001: [2.5, 2.5], 0.002: [2, 2], 0.004: ['stall', 1] }), OPTS);
+    const [t] = bracketStatus(rows({ 0.001: [2.5, 2.5], 0.002: [2, 2], 0.004: ['stall', 'stall'] }), OPTS);
     assert.deepEqual([t!.state, t!.best], ['edge failed', 0.002]);
     const noMetric = rows({ 0.001: [2.5, 2.5], 0.002: [2, 2], 0.004: [1, 1] });
     noMetric[4]!.value = null;
+    noMetric[5]!.value = null;
     assert.equal(bracketStatus(noMetric, OPTS)[0]!.state, 'edge failed');
+  });
+
+  test('a neighbour at the edge that failed for only some of its runs is stepped past, within the cap', () => {
+    const [low] = bracketStatus(rows({ 0.0005: ['div', 1.0], 0.001: [2, 2], 0.002: [2.5, 2.5], 0.004: [3, 3] }), OPTS);
+    assert.deepEqual([low!.state, low!.bracketed, low!.best, low!.next, low!.from], ['extend', true, 0.001, 0.00025, 0.0005]);
+    assert.match(low!.why, /neighbour 0\.0005 failed for 1 of 2 runs: try 0\.00025/);
+    const [up] = bracketStatus(rows({ 0.001: [2.5, 2.5], 0.002: [2, 2], 0.004: ['stall', 1] }), OPTS);
+    assert.deepEqual([up!.state, up!.next, up!.from], ['extend', 0.008, 0.004]);
+    // Not at the edge (an all-failed value beyond it): enclosed as it is.
+    const [mid] = bracketStatus(rows({ 0.001: [2.5, 2.5], 0.002: [2, 2], 0.004: ['stall', 1], 0.008: ['div', 'div'] }), OPTS);
+    assert.deepEqual([mid!.state, mid!.next], ['edge failed', null]);
+    // At the cap: edge failed, as before.
+    const [cap] = bracketStatus(rows({ 0.0005: ['div', 1.0], 0.001: [2, 2], 0.002: [2.5, 2.5], 0.004: [3, 3] }), { ...OPTS, maxExtra: 1 });
+    assert.deepEqual([cap!.state, cap!.next], ['edge failed', null]);
   });
 
   test('failed runs count as worst: one diverged seed makes an otherwise best value lose', () => {

@@ -14,6 +14,9 @@
 //  - every tried value beside the best (plateau) is worse or failed, by
 //    construction, so the best is enclosed when it has a neighbour on both sides:
 //    'bracketed' (both measured worse) or 'edge failed' (one of them failed);
+//    a failed neighbour at the edge of the tried values whose runs failed only in
+//    part is stepped past (within the cap), so that every value that some runs
+//    favour is enclosed too;
 //  - else it is at an edge: the next value is one grid step beyond it (edge times
 //    or over `factor`, the upper side first when both are open), unless the cell
 //    already has `maxExtra` values beyond the grid: 'cap reached'.
@@ -158,6 +161,15 @@ export function bracketStatus(rows: readonly BracketRow[], opts: BracketOptions)
     const tie = hi > lo ? ` (tied with ${values.slice(lo, hi + 1).filter((v) => v.value !== best).map((v) => fmt(v.value)).join(', ')})` : '';
     const at = `best ${axis} = ${fmt(best)}${tie}`;
     if (below && above) {
+      // A neighbour that failed for some of its runs but not all, at the edge of what was tried: step past it, so
+      // the failure is confirmed where every run fails (and the value the surviving runs favour is enclosed too).
+      const partial = [above === values.at(-1) && above.mean === null && above.n > 0 && { v: above, up: true },
+        below === values[0] && below.mean === null && below.n > 0 && { v: below, up: false }].find(Boolean);
+      if (partial && opts.factor !== undefined && extra < maxExtra) {
+        const next = stepValue(partial.v.value, opts.factor, partial.up);
+        return { ...base, best, bestMean, bracketed: true, state: 'extend', next, from: partial.v.value,
+          why: `${at}: its neighbour ${fmt(partial.v.value)} failed for ${partial.v.failed} of ${partial.v.failed + partial.v.n} runs: try ${fmt(next)}` };
+      }
       const failedSide = [below.mean === null && `${fmt(below.value)} below`, above.mean === null && `${fmt(above.value)} above`].filter(Boolean);
       return failedSide.length
         ? end('edge failed', `${at}: its neighbour ${failedSide.join(' and ')} failed (diverged or stalled)`, best, bestMean, true)
