@@ -1,3 +1,5 @@
 // What notebooks share (ARCHITECTURE.md, notebook/): sweeps obtained with progress, metric
 // formatting, the "what was trained" table, verdict pieces.
 export * from './trained.js';
+export * from './recipes.js';
+export * from './runs.js';
