@@ -12,6 +12,8 @@ export * from './train/index.js';
 export * from './analysis/index.js';
 export * from './experiments/index.js';
 export * from './pretrained/index.js';
+export * from './study/index.js';
 export * from './viz/index.js';
 export * from './display/index.js';
+export * from './notebook/index.js';
 export * from './report/index.js';

@@ -8,7 +8,7 @@ import { renderIndexHtml, VERSION } from 'dytlab';
 import { describeFailure, planNotebooks, runIsolated, type IsolatedResult } from './run-notebooks.js';
 
 export interface ReproduceOptions {
-  profile: 'quick' | 'full'; jobs: number; notebooksDir: string; outDir: string;
+  profile: 'quick' | 'full' | 'study'; jobs: number; notebooksDir: string; outDir: string;
   /** Unused: notebooks run in workers of this process (kept for callers that pass it). */
   cliPath?: string;
   timeoutSec?: number;

@@ -13,7 +13,7 @@ export interface RunOptions {
 }
 interface RunNotebooks { runNotebooks(o: RunOptions): Promise<number> }
 
-export type Profile = 'quick' | 'full';
+export type Profile = 'quick' | 'full' | 'study';
 export interface ReproduceOptions { profile: Profile; jobs: number; outDir: string; notebooksDir: string }
 interface Reproduce {
   reproduce(o: { profile: Profile; jobs: number; notebooksDir: string; outDir: string; cliPath: string }):

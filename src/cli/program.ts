@@ -12,6 +12,7 @@ import { inspectCommand } from './inspect.js';
 import { kernelInstall, kernelList, kernelRemove, type KernelIO } from './kernelspec.js';
 import { reproduceCommand, runCommand, type Profile } from './notebooks.js';
 import { storeLs, storeMerge } from './store.js';
+import { studyExport, studyRun, studyStatus } from './study.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
@@ -88,6 +89,30 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .action(async (file: string, o: { profile?: string; store?: string; jobs?: number; shard?: string; dryRun?: boolean; quiet?: boolean; allowLarge?: boolean }) =>
       done(await sweepCommand({ file, ...o, dryRun: o.dryRun ?? false, quiet: o.quiet ?? false }, io)));
 
+  const study = program.command('study').description('the study (configs/study/): run its sweeps, see how far they are, export data/study/');
+  study.command('run')
+    .description('run every study sweep (grid, then its learning-rate bracket) into the study store; resumable')
+    .option('--store <path>', 'the study store (default runs/study.sqlite)', text)
+    .option('--jobs <n>', 'parallel workers per sweep', positiveInt)
+    .option('--profile <name>', "the sweeps' profile (smoke: seconds, for tests; default: the study itself)", text)
+    .option('--only <study>', 'only this study (repeatable: variants, swiglu, stability)', collect)
+    .option('--dry-run', 'print the plans and estimated times; train nothing')
+    .option('--quiet', 'no progress display')
+    .action(async (o: { store?: string; jobs?: number; profile?: string; only?: string[]; dryRun?: boolean; quiet?: boolean }) =>
+      done(await studyRun({ ...o, dryRun: o.dryRun ?? false, quiet: o.quiet ?? false }, io)));
+  study.command('status')
+    .description('per study sweep: runs with a result, runs to go, bracket cells still open')
+    .option('--store <path>', 'the study store (default runs/study.sqlite)', text)
+    .option('--profile <name>', "the sweeps' profile", text)
+    .action((o: { store?: string; profile?: string }) => done(studyStatus(o, io)));
+  study.command('export')
+    .description('write runs.csv, runs.parquet, choices.csv and traces.csv (default into data/study/)')
+    .option('--store <path>', 'the study store (default runs/study.sqlite)', text)
+    .option('--out <dir>', 'output folder (default data/study)', text)
+    .option('--profile <name>', "the sweeps' profile", text)
+    .option('--partial', 'export even when runs or bracket cells are still open')
+    .action((o: { store?: string; out?: string; profile?: string; partial?: boolean }) => done(studyExport(o, io)));
+
   const store = program.command('store').description('combine and list run stores');
   store.command('merge')
     .description('copy the runs of other stores (e.g. sweep shards) into TARGET, no duplicates')
@@ -118,7 +143,7 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
 
   program.command('reproduce')
     .description('run every notebook in notebooks/ into reports/, with reports/index.html')
-    .addOption(new Option('--profile <name>', 'the notebooks\' profile').choices(['quick', 'full']).default('quick'))
+    .addOption(new Option('--profile <name>', 'the notebooks\' profile').choices(['quick', 'full', 'study']).default('quick'))
     .option('--jobs <n>', 'notebooks at a time', positiveInt, 1)
     .option('--out <dir>', 'output folder', text, 'reports')
     .option('--notebooks <dir>', 'folder of notebooks', text, 'notebooks')

@@ -110,13 +110,13 @@ function tableColumns(table: ColumnTable): Columns {
 }
 
 /** CSV text of a table (NaN, Infinity and -Infinity are written as such; arquero's fromCSV reads them back). */
-function tableToCSV(table: ColumnTable): string {
+export function tableToCSV(table: ColumnTable): string {
   const aq = arquero();
   return aq.toCSV(aq.table(exportableColumns(tableColumns(table))));
 }
 
 /** Parquet bytes of a table. */
-function tableToParquet(table: ColumnTable): Uint8Array {
+export function tableToParquet(table: ColumnTable): Uint8Array {
   const aq = arquero();
   const pw = parquetWasm();
   const ipc = aq.toArrowIPC(aq.table(exportableColumns(tableColumns(table))), { format: 'stream' });

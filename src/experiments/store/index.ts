@@ -24,7 +24,7 @@ import { DEFAULT_STALE_SECONDS, type ClaimResult, type RunFilter, type RunInit, 
 export { canonicalJson, configHash, runIdTime } from './codec.js';
 export { resolveStorePath } from './db.js';
 export { StoreError } from './errors.js';
-export { parquetToTable, toTable } from './frames.js';
+export { parquetToTable, tableToCSV, tableToParquet, toTable } from './frames.js';
 export { mergeStores } from './merge.js';
 export { DEFAULT_STALE_SECONDS, pidAlive, runProcessGone } from './runs.js';
 export type { RunRecord } from './runs.js';
