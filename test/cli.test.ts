@@ -175,7 +175,7 @@ t() { COMP_WORDS=("$@"); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _dytlab_complet
 t dytlab s; t dytlab store ""; t dytlab store ls --st; t dytlab sweep x.json --dr; t dytlab kernel un`;
     const b = spawnSync('bash', ['-c', probe], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(b.status, 0, b.stderr);
-    assert.deepEqual(b.stdout.trim().split('\n'), ['sweep store', 'merge ls', '--store --status', '--dry-run', 'uninstall']);
+    assert.deepEqual(b.stdout.trim().split('\n'), ['sweep study store', 'merge ls', '--store --status', '--dry-run', 'uninstall']);
   });
 });
 
