@@ -15,6 +15,7 @@ import {
 import { resolveRun } from '../src/experiments/run-config.js';
 import { openStore } from '../src/experiments/store/index.js';
 import { initBackend } from '../src/engine/backend.js';
+import { chooseLearningRates, hasStudyRuns, readStudyRuns } from '../src/study/index.js';
 
 const ROOT = join(__dirname, '..');
 const studyFile = (m: string) => join(ROOT, 'configs', 'study', `variants-${m}.json`);
@@ -106,6 +107,19 @@ describe('matchedRecipe', () => {
     assert.match(recipe('vit', 'layernorm', 'study', { choices }).lrNote, /no "variants" runs of vit layernorm/);
   });
 
+  test('study without choices: the choice from data/study/runs.csv when it exists, else the quick lr and a note', () => {
+    const r = recipe('vit', 'dyt-tanh', 'study');
+    if (!hasStudyRuns()) {
+      assert.equal(r.lr, study('vit').base.train.lr);
+      assert.match(r.lrNote, /no study table \(data\/study\/runs\.csv\)/);
+      return;
+    }
+    // The rows of the variants study for this variant, read apart from the recipe, and the lr with the best mean validation accuracy.
+    const rows = readStudyRuns().filter((x) => x.study === 'variants' && x.model === 'vit' && x.variant === 'dyt-tanh');
+    const c = chooseLearningRates(rows)[0];
+    assert.equal(r.lr, c?.bestLr ?? study('vit').base.train.lr);
+  });
+
   test('checkpoints: evenly spaced, the last at the final step; a seed sets config.seed', () => {
     const c = matchedRecipe('vit', 'layernorm', 'quick', { checkpoints: 4, seed: 2 }) as any;
     assert.equal(c.train.checkpointEvery, c.train.steps / 4);
@@ -119,7 +133,8 @@ describe('matchedRecipe', () => {
       assert.match(e.message, /variants\.norm: layernorm, rmsnorm, dyt-tanh, /);
       return true;
     });
-    assert.throws(() => matchedRecipe('lm', 'layernorm', 'full'), /profile = "full" is not one of 'smoke', 'quick', 'study'/);
+    assert.throws(() => matchedRecipe('lm', 'layernorm', 'long'), /profile = "long" is not one of 'smoke', 'quick', 'study'/);
+    assert.deepEqual(matchedRecipe('lm', 'layernorm', 'full', { choices: [] }), matchedRecipe('lm', 'layernorm', 'study', { choices: [] }), "'full' is 'study'");
     assert.throws(() => matchedRecipe('gpt' as any, 'layernorm', 'quick'), /model = "gpt" is not 'vit' or 'lm'/);
   });
 

@@ -9,13 +9,14 @@
 //   smoke  the study file's own smoke profile `set` (width 16, 1 block, 8 steps): seconds, numbers meaningless;
 //   quick  the study's width, depth and steps, one learning rate for every variant: the base's (stated);
 //   study  the study's steps, each variant at the learning rate the study chose on validation
-//          (data/study/runs.csv via chooseLearningRates), else the quick one with a note.
+//          (data/study/runs.csv via chooseLearningRates), else the quick one with a note ('full' is read as 'study').
 // Every profile ends with a checkpoint (train.checkpointEvery = steps / checkpoints)
 // and keeps the base's test split (data.testSplit).
 import { relative } from 'node:path';
 import { resolveRun, type RunConfig } from '../experiments/run-config.js';
 import { applyPatch, loadSweep } from '../experiments/sweep-config.js';
 import { canonicalJson } from '../experiments/store/index.js';
+import { chooseLearningRates, hasStudyRuns, readStudyRuns } from '../study/index.js';
 import { ConfigError } from '../util/schema.js';
 import { packageRoot, projectFile } from '../util/paths.js';
 
@@ -23,7 +24,7 @@ export type RecipeModel = 'vit' | 'lm';
 export const RECIPE_PROFILES = ['smoke', 'quick', 'study'] as const;
 export type RecipeProfile = (typeof RECIPE_PROFILES)[number];
 
-/** What a recipe needs of the study's learning-rate choice (src/study's LrChoice has these fields). */
+/** What a recipe needs of the study's learning-rate choice (src/study's LrChoice has these fields; tests pass their own). */
 export interface RecipeLrChoice {
   study: string;
   model: string;
@@ -37,7 +38,7 @@ export interface RecipeOptions {
   seed?: number;
   /** The study file (default configs/study/variants-<model>.json in the package). */
   studyFile?: string;
-  /** Profile 'study': the study's choices (default: read from data/study/runs.csv when it is there). */
+  /** Profile 'study': the study's choices (default: chooseLearningRates over data/study/runs.csv when it is there). */
   choices?: readonly RecipeLrChoice[];
   /** Profile 'study': which study's choice to take (default 'variants'). */
   study?: string;
@@ -68,9 +69,8 @@ export interface Recipe {
   lrNote: string;
 }
 
-// The study's own choices (data/study/runs.csv through src/study) are read here once src/study exists;
-// until then a 'study' recipe takes them from opts.choices.
-const defaultChoices = (): readonly RecipeLrChoice[] | undefined => undefined;
+// The study's own choices: data/study/runs.csv, read (and chosen on) when a 'study' recipe is not given them.
+const defaultChoices = (): readonly RecipeLrChoice[] | undefined => (hasStudyRuns() ? chooseLearningRates(readStudyRuns()) : undefined);
 
 function studyFileFor(model: RecipeModel, opts: RecipeOptions): string {
   return opts.studyFile ?? projectFile(`configs/study/variants-${model}.json`);
@@ -107,6 +107,8 @@ function baseLr(base: Record<string, unknown>, where: string): number {
  */
 export function recipe(model: RecipeModel, variant: string, profile: string, opts: RecipeOptions = {}): Recipe {
   checkModel(model);
+  // `dytlab reproduce --profile full` passes 'full': the study's recipe is the full one.
+  if (profile === 'full') profile = 'study';
   if (!(RECIPE_PROFILES as readonly string[]).includes(profile)) {
     throw new ConfigError(`matchedRecipe: profile = ${JSON.stringify(profile)} is not one of ${RECIPE_PROFILES.map((p) => `'${p}'`).join(', ')}`);
   }

@@ -72,3 +72,15 @@ export function trainedEntry(label: string, runs: readonly ObtainedRun[]): Train
   const lrs = [...new Set(runs.map((r) => r.config.train.lr))];
   return { label, config: runs[0]!.config, seeds: runs.map((r) => r.config.seed), statuses, ...(lrs.length > 1 ? { lrs } : {}) };
 }
+
+/** The last logged value of a run's metric (e.g. 'val/loss', 'test/accuracy'), undefined when it was never logged. */
+export function lastMetric(store: RunStore, runId: string, name: string): number | undefined {
+  const s = store.metricSeries(runId, name);
+  return s.value.length ? s.value[s.value.length - 1] : undefined;
+}
+
+/** A table cell: v to `digits` decimals (a number, so columns sort), null when it is missing or not finite. */
+export function roundTo(v: number | null | undefined, digits = 3): number | null {
+  if (!Number.isInteger(digits) || digits < 0 || digits > 15) throw new RangeError(`roundTo: digits = ${String(digits)} must be an integer from 0 to 15`);
+  return typeof v === 'number' && Number.isFinite(v) ? Number(v.toFixed(digits)) : null;
+}
