@@ -4,6 +4,7 @@
 // clipping), the seeds and how the runs ended.
 import type { RunConfig } from '../experiments/run-config.js';
 import { resolveNormSpec, type ResolvedNormSpec } from '../nn/norm-spec.js';
+import type { StudyRow } from '../study/rows.js';
 
 export const TRAINED_STATUSES = ['ok', 'diverged', 'stalled', 'failed', 'missing'] as const;
 export type TrainedStatus = (typeof TRAINED_STATUSES)[number];
@@ -130,6 +131,40 @@ export function trainedTable(entries: TrainedEntry[]): Record<string, string | n
       clip: t.clipNorm === 0 ? 'off' : t.clipNorm,
       seeds: [...e.seeds].sort((a, b) => a - b).join(', '),
       status: statusText(e.statuses),
+    };
+  });
+}
+
+/**
+ * The table from study rows (runs.csv has no configs): one row per (study,
+ * model, variant) with its lrs, seeds and statuses. `configOf` gives the run
+ * config of a variant (e.g. from its study sweep) for the columns a row does not
+ * hold (width, depth, norm, batch, MLP ratio); without it those come from the
+ * row where it has them, '-' otherwise.
+ */
+export function trainedTableFromRows(rows: readonly StudyRow[], opts: { configOf?: (row: StudyRow) => RunConfig | undefined } = {}): Record<string, string | number>[] {
+  const groups = new Map<string, StudyRow[]>();
+  for (const r of rows) {
+    const key = `${r.study}\u0000${r.model}\u0000${r.variant}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((rs): Record<string, string | number> => {
+    const first = rs[0]!;
+    const statuses: Partial<Record<TrainedStatus, number>> = {};
+    for (const r of rs) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+    const seeds = [...new Set(rs.map((r) => r.seed))];
+    const lrs = [...new Set(rs.map((r) => r.lr))];
+    const config = opts.configOf?.(first);
+    if (config) {
+      const row = trainedTable([{ label: first.variant, config, seeds, statuses, lrs }])[0]!;
+      return { ...row, steps: first.steps, clip: first.clip_norm === 0 ? 'off' : first.clip_norm };
+    }
+    const mlp = first.mlp === 'swiglu' ? 'SwiGLU' : first.mlp === 'gelu' || first.model === 'vit' ? 'GELU' : '-';
+    return {
+      config: first.variant, model: first.model === 'lm' ? `LM, ${mlp}` : 'ViT', norm: first.variant, steps: first.steps, batch: '-',
+      lr: [...lrs].sort((a, b) => a - b).map(shortNumber).join(', '), MLP: mlp,
+      alpha0: first.alpha0 === null ? '-' : shortNumber(first.alpha0), clip: first.clip_norm === 0 ? 'off' : first.clip_norm,
+      seeds: [...seeds].sort((a, b) => a - b).join(', '), status: statusText(statuses),
     };
   });
 }
