@@ -88,8 +88,11 @@ describe('bracketStatus (hand-made rows)', () => {
     const [s] = bracketStatus(rows({ 0.001: [3, 3], 0.002: [2, 2], 0.004: [1, 'div'], 0.008: [2.6, 2.6] }), OPTS);
     assert.equal(s!.best, 0.002);
     assert.equal(s!.state, 'edge failed');
+    // Every value failed: step below the lowest one; at the cap, all failed.
     const [all] = bracketStatus(rows({ 0.001: ['div', 'div'], 0.002: ['stall', 1] }), OPTS);
-    assert.deepEqual([all!.state, all!.best, all!.next], ['all failed', null, null]);
+    assert.deepEqual([all!.state, all!.best, all!.next, all!.from], ['extend', null, 0.0005, 0.001]);
+    const [none] = bracketStatus(rows({ 0.001: ['div', 'div'], 0.002: ['stall', 1] }), { ...OPTS, maxExtra: 0 });
+    assert.deepEqual([none!.state, none!.best, none!.next], ['all failed', null, null]);
   });
 
   test('cap reached: the best at an edge after maxExtra values beyond the grid', () => {

@@ -16,7 +16,8 @@
 //    'bracketed' (both measured worse) or 'edge failed' (one of them failed);
 //    a failed neighbour at the edge of the tried values whose runs failed only in
 //    part is stepped past (within the cap), so that every value that some runs
-//    favour is enclosed too;
+//    favour is enclosed too; a cell where every value failed steps below its
+//    lowest value (within the cap) before it ends 'all failed';
 //  - else it is at an edge: the next value is one grid step beyond it (edge times
 //    or over `factor`, the upper side first when both are open), unless the cell
 //    already has `maxExtra` values beyond the grid: 'cap reached'.
@@ -151,7 +152,13 @@ export function bracketStatus(rows: readonly BracketRow[], opts: BracketOptions)
     }
     let b = -1;
     values.forEach((v, i) => { if (v.mean !== null && (b < 0 || better(v.mean, values[b]!.mean!))) b = i; });
-    if (b < 0) return end('all failed', `every value of ${axis} (${tried.map(fmt).join(', ')}) diverged, stalled or logged no ${metric}`);
+    if (b < 0) {
+      // Nothing worked: look below the lowest value (a smaller step fails less often), within the cap.
+      const msg = `every value of ${axis} (${tried.map(fmt).join(', ')}) diverged, stalled or logged no ${metric}`;
+      if (opts.factor === undefined || extra >= maxExtra) return end('all failed', msg);
+      const next = stepValue(tried[0]!, opts.factor, false);
+      return { ...base, best: null, bestMean: null, bracketed: false, state: 'extend', next, from: tried[0]!, why: `${msg}: try ${fmt(next)}` };
+    }
     const best = values[b]!.value, bestMean = values[b]!.mean!;
     // The plateau of values tied with the best, around it.
     let lo = b, hi = b;

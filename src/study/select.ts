@@ -58,7 +58,9 @@ export function chooseLearningRates(rows: readonly StudyRow[]): LrChoice[] {
     }));
     const [s] = bracketStatus(brows, { axis: 'lr', mode: hib ? 'max' : 'min', metric: first.metric });
     const st = s!;
-    const state: ChoiceState = st.state === 'bracketed' || st.state === 'edge failed' || st.state === 'all failed' ? st.state : 'at edge';
+    // The sweep's states when its bracket would still step ('extend'): enclosed by a partial failure, nothing worked, or at an edge.
+    const state: ChoiceState = st.state === 'bracketed' || st.state === 'edge failed' || st.state === 'all failed' ? st.state
+      : st.best === null ? 'all failed' : st.bracketed ? 'edge failed' : 'at edge';
     const atBest = st.best === null ? [] : rs.filter((r) => r.lr === st.best).sort((a, b) => a.seed - b.seed);
     const count = (x: StudyRow['status']) => rs.filter((r) => r.status === x).length;
     return {
