@@ -3,6 +3,7 @@
 export * from './trained.js';
 export * from './recipes.js';
 export * from './runs.js';
+export * from './trajectory.js';
 export * from './metrics.js';
 export * from './sweeps.js';
 export * from './source.js';
