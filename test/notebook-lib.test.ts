@@ -13,6 +13,7 @@ import {
 } from '../src/notebook/verdicts.js';
 import { stabilityRows, stabilityText, finalAlphaRows, statusGrid } from '../src/notebook/stability.js';
 import { sweepTrainedEntries } from '../src/notebook/sweeps.js';
+import { experimentRows } from '../src/notebook/source.js';
 import { statusClass, statusCellText, statusMap } from '../src/viz/status-map.js';
 import { chooseLearningRates } from '../src/study/select.js';
 import type { StudyRow } from '../src/study/rows.js';
@@ -251,6 +252,40 @@ describe('sweep entries', () => {
         ['hardtanh', [0.003], [0], { missing: 1 }], ['identity', [0.5], [0], { missing: 1 }],
       ]);
       assert.equal(e[0]!.config.data.testSplit, true, 'the smoke profile holds the test split out');
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('experimentRows, profile study', () => {
+  const fixture = `${__dirname}/fixtures/study/runs.csv`;
+  test('reads one question of runs.csv, trains nothing, and builds the what-was-trained table from the study sweeps', async () => {
+    const store = openStore(':memory:');
+    try {
+      const d = await experimentRows(store, { profile: 'study', study: 'stability', sweeps: { vit: 'never-read.json' }, path: fixture });
+      assert.equal(d.source, 'study');
+      // The fixture: 4 variants x 4 lrs x 3 seeds per family.
+      assert.equal(d.rows.length, 96);
+      assert.ok(d.rows.every((r) => r.study === 'stability'));
+      assert.equal(store.listRuns().length, 0, 'nothing trained');
+      const vitLn = d.trained.find((t) => t.config === 'layernorm' && String(t.model).startsWith('ViT'));
+      assert.deepEqual(vitLn, {
+        config: 'layernorm', model: 'ViT d64 x4', norm: 'layernorm', steps: 150, batch: 64, lr: '0.003, 0.009, 0.027, 0.081', MLP: 'GELU 2x',
+        alpha0: '-', clip: 'off', seeds: '0, 1, 2', status: '10 ok, 2 diverged',
+      });
+      const some = await experimentRows(store, { profile: 'study', study: 'variants', sweeps: {}, path: fixture, variants: ['fixup'] });
+      assert.deepEqual([...new Set(some.rows.map((r) => r.variant))], ['fixup']);
+    } finally {
+      store.close();
+    }
+  });
+  test('a missing runs.csv: no rows, and the note says how to make it', async () => {
+    const store = openStore(':memory:');
+    try {
+      const d = await experimentRows(store, { profile: 'study', study: 'variants', sweeps: {}, path: '/nonexistent/runs.csv' });
+      assert.equal(d.rows.length, 0);
+      assert.match(d.note, /\/nonexistent\/runs\.csv[^]*missing[^]*`dytlab study run`[^]*`dytlab study export`/);
     } finally {
       store.close();
     }

@@ -87,5 +87,10 @@ export async function experimentRows(store: RunStore, opts: ExperimentOptions): 
     const entries = sweepTrainedEntries(store, grid).map((e) => ({ ...e, label: rename(e.label) })).filter((e) => keep(e.label));
     trained.push(...trainedTable(entries));
   }
-  return { source: 'sweeps', rows, trained, grids, note: `The sweeps' ${opts.profile} profile: ${rows.length} runs with a result in ${store.path}.` };
+  // Every combination of the grids (with their extensions) counts; one without a result failed or is missing, and the next run retries it.
+  const planned = Object.values(grids).flatMap((g) => g!.points).filter((p) => keep(rename(p.labels.norm ?? ''))).length;
+  return {
+    source: 'sweeps', rows, trained, grids,
+    note: `The sweeps' ${opts.profile} profile: ${rows.length} of ${planned} runs have a result (ok, diverged or stalled) in ${store.path}.`,
+  };
 }

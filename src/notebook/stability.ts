@@ -87,7 +87,7 @@ export function stabilityText(rows: readonly StudyRow[]): string {
     const key = (x: typeof lo) => x.s.okUpTo ?? 0;
     order = ` The largest alpha0 (${hi.a0}) was ok up to ${hi.s.okUpTo === null ? 'no lr' : `lr ${shortNumber(hi.s.okUpTo)}`}, the smallest (${lo.a0}) up to ` +
       `${lo.s.okUpTo === null ? 'no lr' : `lr ${shortNumber(lo.s.okUpTo)}`}: ${key(hi) < key(lo) ? 'less stable, as the paper reports' : key(hi) > key(lo) ? 'more stable, against the paper' : 'no difference at this grid\'s resolution'}` +
-      ' (one grid step is the resolution; with 3 seeds a cell with 1 failure of 3 counts as failed).';
+      ' (one grid step is the resolution; a learning rate with any failed run counts as failed).';
   }
   return `Learning rates ${lrs}. Failed runs (stalled + diverged, both failures) per variant: ${fails}. Every run ok, from the smallest lr: ${edge}.${order}`;
 }

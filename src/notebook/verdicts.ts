@@ -4,7 +4,7 @@
 // (compareChoices: paired by seed, t intervals with their degrees of freedom).
 // The same for rows trained now (quick) and rows read from runs.csv (study).
 import type { StudyComparison } from '../study/compare.js';
-import { compareChoices, describeComparison } from '../study/compare.js';
+import { compareChoices, describeComparison, formatInterval } from '../study/compare.js';
 import type { StudyRow } from '../study/rows.js';
 import type { LrChoice } from '../study/select.js';
 import { errorBars } from '../viz/bars.js';
@@ -191,6 +191,6 @@ export function orderingText(chain: readonly (LrChoice | undefined)[], m: Metric
     if (c.meanDiff === null) return `${name}: no seeds in common with a test number`;
     const holds = c.meanDiff === 0 || better(c.meanDiff, 0, m);
     const res = c.reading === 'unresolved' || c.reading === 'no pairs' ? 'unresolved' : 'resolved';
-    return `${name} ${holds ? 'holds' : 'is reversed'} by mean, ${res}: ${comparisonText(c, m).replace(/^.*?\(test\): /, '').replace(/: (a better|b better|unresolved|no pairs)$/, '')}`;
+    return `${name} ${holds ? 'holds' : 'is reversed'} by mean, ${res}: ${formatInterval(c, diffUnitOf(m))}, ${c.n} pair${c.n === 1 ? '' : 's'}`;
   }).join('; ');
 }
