@@ -157,6 +157,9 @@ describe('obtainRun', () => {
       (cfg.train as any).steps = 4;
       (cfg.train as any).checkpointEvery = 4;
       (cfg.train as any).evalEvery = 2;
+      // What is tested is reuse and the stalled path: evaluate on 2 validation batches, without the test split's full pass.
+      (cfg.data as any).testSplit = false;
+      (cfg.train as any).evalBatches = 2;
       const a = await obtainRun(store, cfg, 'LN');
       assert.equal(a.status, 'ok');
       assert.equal(a.reused, false);
