@@ -1,11 +1,11 @@
 // `dytlab reproduce`: every notebook in notebooks/ into reports/ (executed
 // notebooks and HTML), N at a time, each in its own worker process (a notebook's
-// tfjs state and module cache stay its own; see run-notebooks.ts), then
-// reports/index.html.
+// tfjs state and module cache stay its own; see run-notebooks.ts), with the
+// figures each saved in reports/figures/<notebook>/, then reports/index.html.
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { renderIndexHtml, VERSION } from 'dytlab';
-import { describeFailure, planNotebooks, runIsolated, type IsolatedResult } from './run-notebooks.js';
+import { describeFailure, describeFigures, planNotebooks, runIsolated, type IsolatedResult } from './run-notebooks.js';
 
 export interface ReproduceOptions {
   profile: 'quick' | 'full' | 'study'; jobs: number; notebooksDir: string; outDir: string;
@@ -31,6 +31,8 @@ export async function reproduce(o: ReproduceOptions): Promise<{ entries: Entry[]
       results.set(plan.path, r);
       console.error(`[${results.size}/${notebooks.length}] ${basename(plan.path)}: ${r.status === 'ok' ? 'ok' : 'FAILED'} in ${r.durationSec.toFixed(1)} s`);
       if (r.failure) console.error(`  ${describeFailure(r).replace(/\n/g, '\n  ')}`);
+      const figs = describeFigures(r);
+      if (figs) console.error(`  ${r.figures.error ? 'error: ' : ''}${figs}`);
     }
   }));
   const entries: Entry[] = plans.map((plan) => {
@@ -43,5 +45,5 @@ export async function reproduce(o: ReproduceOptions): Promise<{ entries: Entry[]
   });
   const index = join(o.outDir, 'index.html');
   writeFileSync(index, renderIndexHtml(entries as never, { dytlab: VERSION, profile: o.profile, generated: new Date().toISOString() }));
-  return { entries, index: resolve(index), ok: entries.every((e) => e.status === 'ok') };
+  return { entries, index: resolve(index), ok: entries.every((e) => e.status === 'ok') && [...results.values()].every((r) => !r.figures.error) };
 }

@@ -3,13 +3,14 @@
 // its own worker process (notebook-worker.ts), papermill-style, so that no cell
 // can end the runner or leak globals into the next notebook. The executed
 // notebook and its HTML report are written here, from what the worker
-// recorded, also when the worker died (the cell it died in gets an error output).
+// recorded, also when the worker died (the cell it died in gets an error output),
+// then the figures it saved (saveFigure) as files in OUT/figures/<notebook>/.
 import { fork } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { readNotebook, type NotebookJson } from 'dytlab';
+import { exportNotebookFigures, figureLinks, readNotebook, type NotebookJson } from 'dytlab';
 import { coerceParam, declaredParameters, splitParam, type Declared } from './params.js';
 import { finishNotebook, prepareNotebook, writeReports, type CellRun } from './runner.js';
 import type { CellEvent } from './session.js';
@@ -53,6 +54,33 @@ export interface IsolatedResult {
   /** The first failing cell, for messages. */
   failure?: { index: number; codeNumber: number; ename: string; evalue: string; traceback: string[] };
   firstFigure?: unknown;
+  /** The figures the notebook saved, exported into `dir` (error: why they were not). */
+  figures: RunFigures;
+}
+
+export interface RunFigures {
+  dir: string;
+  names: string[];
+  /** name -> kind -> href relative to the report (beside the executed notebook). */
+  links: Record<string, Record<string, string>>;
+  error?: string;
+}
+
+/**
+ * Exports the figures a notebook saved into OUT/figures/<report name>/ (files
+ * of figures it no longer saves removed), through one Chromium. Never throws:
+ * a failure (no Chromium, a name clash) is returned as `error`.
+ * DYTLAB_FIGURES=skip skips the export.
+ */
+export async function exportRunFigures(nb: NotebookJson, path: string, outNotebook: string): Promise<RunFigures> {
+  const dir = join(dirname(outNotebook), 'figures', basename(outNotebook).replace(/\.ipynb$/i, ''));
+  if (process.env.DYTLAB_FIGURES === 'skip') return { dir, names: [], links: {} };
+  try {
+    const done = await exportNotebookFigures(nb, { outDir: dir, notebook: basename(path).replace(/\.ipynb$/i, ''), clean: true });
+    return { dir, names: done.map((f) => f.name), links: figureLinks(done, dirname(outNotebook)) };
+  } catch (err) {
+    return { dir, names: [], links: {}, error: (err as Error).message };
+  }
 }
 
 const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
@@ -257,8 +285,15 @@ export async function runIsolated(plan: NotebookPlan, o: ExecuteOptions): Promis
   const { status, manifest, firstFigure } = finishNotebook(plan.nb, [...runs.values()], {
     path: plan.path, params: plan.params, warnings: plan.warnings, start, end: new Date(), backend, ...(failureText ? { failure: failureText } : {}),
   });
-  writeReports(plan.nb, manifest, plan.outNotebook, plan.outHtml, plan.title);
-  const result: IsolatedResult = { plan, status, durationSec: Number(manifest.duration_sec), outNotebook: plan.outNotebook, outHtml: plan.outHtml, ...(firstFigure ? { firstFigure } : {}) };
+  const figures = await exportRunFigures(plan.nb, plan.path, plan.outNotebook);
+  if (figures.names.length || figures.error) {
+    // In the manifest (the report's header) and in the executed notebook's metadata.
+    const note = figures.error ? { figures_error: figures.error } : { figures: figures.names };
+    Object.assign(manifest, note);
+    Object.assign(plan.nb.metadata.dytlab as Record<string, unknown>, note);
+  }
+  writeReports(plan.nb, manifest, plan.outNotebook, plan.outHtml, plan.title, { figureFiles: figures.links });
+  const result: IsolatedResult = { plan, status, durationSec: Number(manifest.duration_sec), outNotebook: plan.outNotebook, outHtml: plan.outHtml, figures, ...(firstFigure ? { firstFigure } : {}) };
   let n = 0;
   for (const [index, cell] of plan.nb.cells.entries()) {
     if (cell.cell_type !== 'code') continue;
@@ -270,6 +305,13 @@ export async function runIsolated(plan: NotebookPlan, o: ExecuteOptions): Promis
     }
   }
   return result;
+}
+
+/** The figures line of a result: where they went, or why not (undefined when it saved none). */
+export function describeFigures(r: IsolatedResult): string | undefined {
+  const f = r.figures;
+  if (f.error) return `${r.plan.label}: figures not exported: ${f.error}`;
+  return f.names.length ? `${r.plan.label}: ${f.names.length} figure${f.names.length === 1 ? '' : 's'} (${f.names.join(', ')}) -> ${f.dir}` : undefined;
 }
 
 /** The failure as a line or two: code cell number and index, error name and message, the traceback's first line when it says more. */
@@ -297,7 +339,9 @@ export async function runNotebooks(o: RunNotebooksOptions): Promise<number> {
     const r = await runIsolated(plan, { allowErrors: o.allowErrors, progress: 'auto', ...(o.timeoutSec ? { timeoutSec: o.timeoutSec } : {}) });
     if (r.failure) console.error(describeFailure(r));
     console.log(`${plan.label}: ${r.status} in ${r.durationSec.toFixed(1)} s -> ${r.outNotebook}, ${r.outHtml}`);
-    ok &&= r.status === 'ok';
+    const figs = describeFigures(r);
+    if (figs) (r.figures.error ? console.error : console.log)(r.figures.error ? `error: ${figs}` : figs);
+    ok &&= r.status === 'ok' && !r.figures.error;
   }
   return ok ? 0 : 1;
 }

@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { collect, positiveInt, positiveSeconds, text } from './args.js';
 import { bashCompletion } from './completion.js';
 import { doctorCommand } from './doctor.js';
+import { figuresCommand } from './figures.js';
 import { inspectCommand } from './inspect.js';
 import { kernelInstall, kernelList, kernelRemove, type KernelIO } from './kernelspec.js';
 import { reproduceCommand, runCommand, type Profile } from './notebooks.js';
@@ -149,6 +150,17 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--notebooks <dir>', 'folder of notebooks', text, 'notebooks')
     .action(async (o: { profile: Profile; jobs: number; out: string; notebooks: string }) =>
       done(await reproduceCommand({ profile: o.profile, jobs: o.jobs, outDir: o.out, notebooksDir: o.notebooks })));
+
+  program.command('figures')
+    .description('write the figures executed notebooks saved (saveFigure) as SVG/PNG/PDF with their data (CSV) and provenance (JSON), without re-running them')
+    .argument('<notebooks...>', 'executed notebooks (.ipynb), e.g. reports/00-tour.ipynb')
+    .option('--out <dir>', "into DIR/figures/<notebook>/ (default: each notebook's folder, e.g. reports/figures/00-tour/)", text)
+    .option('--flat', 'straight into --out DIR as <name>.* (e.g. docs/figures; names must be unique across the notebooks)')
+    .option('--only <name>', 'only this figure (repeatable)', collect)
+    .option('--formats <list>', 'comma-separated: svg,png,pdf (default: what each figure asked for, normally all three)', text)
+    .addHelpText('after', '\nRenders with plotly.js in headless Chromium: $DYTLAB_CHROMIUM, else chromium/google-chrome on PATH, else playwright-core\'s browser.')
+    .action(async (notebooks: string[], o: { out?: string; flat?: boolean; only?: string[]; formats?: string }) =>
+      done(await figuresCommand({ notebooks: notebooks.map(text), flat: o.flat ?? false, ...(o.out ? { out: o.out } : {}), ...(o.only ? { only: o.only } : {}), ...(o.formats ? { formats: o.formats } : {}) }, io)));
 
   program.command('inspect')
     .description('describe a Hugging Face snapshot folder from config.json and the safetensors headers (no weights read)')

@@ -153,9 +153,10 @@ export function fillExecutedNotebook(nb: NotebookJson, runs: CellRun[], info: Fi
   return { status, manifest, cells, ...(firstFigure ? { firstFigure } : {}) };
 }
 
-/** Writes the executed notebook and its HTML report (titled `title`). */
-export function writeReports(nb: NotebookJson, manifest: Record<string, unknown>, outNotebook: string, outHtml: string, title: string): void {
+/** Writes the executed notebook and its HTML report (titled `title`; `figureFiles`: links to the saved figures' files). */
+export function writeReports(nb: NotebookJson, manifest: Record<string, unknown>, outNotebook: string, outHtml: string, title: string,
+  opts: { figureFiles?: Record<string, Record<string, string>> } = {}): void {
   mkdirSync(dirname(outNotebook), { recursive: true });
   writeFileSync(outNotebook, `${JSON.stringify(nb, null, 1)}\n`);
-  writeFileSync(outHtml, renderNotebookHtml(nb, { manifest, title }));
+  writeFileSync(outHtml, renderNotebookHtml(nb, { manifest, title, ...(opts.figureFiles ? { figureFiles: opts.figureFiles } : {}) }));
 }

@@ -15,11 +15,13 @@
 //   not run the notebook author's script, as JupyterLab treats an untrusted
 //   notebook. Scripts in text/html outputs are dropped, so the text/html
 //   fallback of a plotly figure is never used: the figure is drawn from its
-//   JSON. The page's Content-Security-Policy lets only the report's own
+//   JSON. A figure saved with saveFigure() gets a line of links to its
+//   exported files (relative hrefs, from the runner). The page's Content-Security-Policy lets only the report's own
 //   scripts run (by hash) and load nothing over the network.
 // - Nothing refers to an external URL: no CDN, fonts or remote images.
 import { escapeHtml, jsonForScript, terminalTextToHtml } from '../display/html.js';
 import { renderMath, unwrapLatex } from '../display/math.js';
+import { SAVED_FIGURE_MIME } from '../figures/save.js';
 import { VERSION } from '../version.js';
 import { highlightCode } from './highlight.js';
 import { createMarkdownRenderer, type Heading, type MarkdownRenderer } from './markdown.js';
@@ -32,6 +34,8 @@ export interface RenderNotebookOptions {
   manifest?: Record<string, unknown>;
   /** Page title (default: the notebook's metadata.title, then its first heading, then 'Notebook'). */
   title?: string;
+  /** Files of the figures the notebook saved (saveFigure): name -> kind (svg, png, pdf, csv, json) -> href relative to the report. */
+  figureFiles?: Record<string, Record<string, string>>;
 }
 
 const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
@@ -46,6 +50,18 @@ interface RenderState {
   webgl: boolean;
   /** display_id -> the data of its last update_display_data. */
   updates: Map<string, Output & { data: Record<string, unknown>; metadata: Record<string, unknown> }>;
+  figureFiles: Record<string, Record<string, string>> | undefined;
+}
+
+const FILE_LABELS: [string, string][] = [['svg', 'SVG'], ['png', 'PNG'], ['pdf', 'PDF'], ['csv', 'data (CSV)'], ['json', 'provenance (JSON)']];
+
+/** The line under a saved figure: its name and links to its exported files (or that none were written). */
+function savedFigureLinks(record: unknown, st: RenderState): string {
+  const name = record && typeof record === 'object' && typeof (record as { name?: unknown }).name === 'string' ? (record as { name: string }).name : undefined;
+  if (name === undefined) return '';
+  const files = st.figureFiles?.[name];
+  const links = files ? FILE_LABELS.filter(([k]) => typeof files[k] === 'string').map(([k, label]) => `<a href="${escapeHtml(encodeURI(files[k]!))}">${escapeHtml(label)}</a>`) : [];
+  return `<div class="figure-files">Figure <code>${escapeHtml(name)}</code>: ${links.length ? links.join(' \u00b7 ') : '<span class="muted">files not exported (run <code>dytlab figures</code> on the executed notebook)</span>'}</div>`;
 }
 
 function plotlySpec(value: unknown): { data: unknown[]; layout?: unknown } | undefined {
@@ -85,7 +101,7 @@ function renderMimeBundle(data: Record<string, unknown>, metadata: Record<string
         if (!spec) continue;
         st.figures++;
         if (figureUsesWebgl(spec)) st.webgl = true;
-        return figureHtml(`figure-${st.figures}`, spec);
+        return figureHtml(`figure-${st.figures}`, spec) + (SAVED_FIGURE_MIME in data ? savedFigureLinks(data[SAVED_FIGURE_MIME], st) : '');
       }
       case 'text/html':
         return `<div class="html-output">${sanitizeHtml(joinSource(value))}</div>`;
@@ -248,7 +264,7 @@ export function renderNotebookHtml(nb: NotebookJson, opts: RenderNotebookOptions
   if (!nb || typeof nb !== 'object' || !Array.isArray(nb.cells)) {
     throw new TypeError('renderNotebookHtml: the notebook must be an nbformat 4 object with a cells array');
   }
-  const st: RenderState = { md: createMarkdownRenderer(), figures: 0, webgl: false, updates: collectUpdates(nb.cells) };
+  const st: RenderState = { md: createMarkdownRenderer(), figures: 0, webgl: false, updates: collectUpdates(nb.cells), figureFiles: opts.figureFiles };
   const shown = new Set<string>();
   const cells = nb.cells.map((c, i) => (c && typeof c === 'object' ? renderCell(c, i, st, shown) : '')).filter(Boolean);
   const manifest = opts.manifest;

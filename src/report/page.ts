@@ -113,6 +113,8 @@ nav.toc .toc-l2 { padding-left: 1em; } nav.toc .toc-l3 { padding-left: 2em; } na
 math[display="block"] { display: block; margin: 0.6em 0; }
 .missing-image, .unsupported { color: var(--muted); font-style: italic; }
 .plotly-figure { width: 100%; min-height: 120px; }
+.figure-files { font-size: 13px; color: var(--muted); margin: 2px 0 8px; }
+.figure-files a { margin: 0 2px; }
 .raw pre { color: var(--muted); }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--border); padding-top: 8px; }
 .index-table { width: 100%; font-size: 14px; }
