@@ -16,4 +16,5 @@ export * from './study/index.js';
 export * from './viz/index.js';
 export * from './display/index.js';
 export * from './notebook/index.js';
+export * from './figures/index.js';
 export * from './report/index.js';
