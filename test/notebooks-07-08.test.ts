@@ -32,8 +32,13 @@ function python(): string {
 }
 
 const NOTEBOOKS: [string, { figures: number; verdicts: RegExp }][] = [
-  ['07-outliers-int8', { figures: 13, verdicts: /\*\*LM\.\*\* At the LLM\.int8 criterion[^]*PTQ changes the validation loss[^]*\*\*ViT\.\*\* At the LLM\.int8 criterion/ }],
-  ['08-low-precision', { figures: 5, verdicts: /\*\*LM, post-training\.\*\*[^]*\*\*LM, fp16 norms\.\*\*[^]*\*\*LM, low-precision training\.\*\*[^]*\*\*ViT, post-training\.\*\*/ }],
+  // 07: the scaled-threshold reading (largest |x|, whether int8_mixed was triggered at 6), then the LLM.int8 verdicts.
+  ['07-outliers-int8', {
+    figures: 13,
+    verdicts: /\*\*LM, the threshold of LLM\.int8 and the scaled one\.\*\* The largest \|x\| entering a linear layer is \d+\.\d\d[^]*At the scaled threshold \(6 x each layer's input RMS\)[^]*\*\*ViT, the threshold[^]*\*\*LM\.\*\* At the LLM\.int8 criterion[^]*PTQ changes the validation loss[^]*\*\*ViT\.\*\* At the LLM\.int8 criterion/,
+  }],
+  // 08: the training section says it rounds forward activations only.
+  ['08-low-precision', { figures: 5, verdicts: /\*\*LM, post-training\.\*\*[^]*\*\*LM, fp16 norms\.\*\*[^]*\*\*LM, low-precision forward passes in training\*\* \(activations rounded in the forward pass only[^]*\*\*ViT, post-training\.\*\*/ }],
 ];
 
 describe('notebooks 07 and 08: format', () => {
