@@ -119,6 +119,9 @@ before(async () => {
   await startServer();
   browser = await chromium.launch({ executablePath: findChromium(), args: [...CHROMIUM_ARGS], headless: true });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // Generous limits for a loaded machine (idle, the page loads in about a second).
+  page.setDefaultTimeout(120_000);
+  page.setDefaultNavigationTimeout(300_000);
   page.on('pageerror', (e) => { serverLog += `\n[page error] ${e.message}`; });
   await page.goto(`${base}/notebooks/${NB}?token=${TOKEN}`, { waitUntil: 'load' });
   // The kernel has started and answered kernel_info.
