@@ -204,6 +204,8 @@ describe('stability over variant x lr', () => {
       { variant: 'dyt-tanh a0=0.5', runs: 9, ok: 9, stalled: 0, diverged: 0, okUpTo: 0.009, firstFailure: null },
     ]);
     assert.match(stabilityText(rows), /The largest alpha0 \(1\) was ok up to lr 0\.001, the smallest \(0\.5\) up to lr 0\.009: less stable, as the paper reports/);
+    const none = rows.map((r) => ({ ...r, status: 'stalled' as const }));
+    assert.match(stabilityText(none), /Neither the largest alpha0 \(1\) nor the smallest \(0\.5\) had every run ok at any lr tried/);
   });
   test('status classes, cell texts and the discrete map', () => {
     assert.equal(statusClass({ ok: 3, stalled: 0, diverged: 0 }), 0);

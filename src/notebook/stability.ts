@@ -85,9 +85,12 @@ export function stabilityText(rows: readonly StudyRow[]): string {
   if (dyt.length > 1) {
     const lo = dyt[0]!, hi = dyt[dyt.length - 1]!;
     const key = (x: typeof lo) => x.s.okUpTo ?? 0;
-    order = ` The largest alpha0 (${hi.a0}) was ok up to ${hi.s.okUpTo === null ? 'no lr' : `lr ${shortNumber(hi.s.okUpTo)}`}, the smallest (${lo.a0}) up to ` +
-      `${lo.s.okUpTo === null ? 'no lr' : `lr ${shortNumber(lo.s.okUpTo)}`}: ${key(hi) < key(lo) ? 'less stable, as the paper reports' : key(hi) > key(lo) ? 'more stable, against the paper' : 'no difference at this grid\'s resolution'}` +
-      ' (one grid step is the resolution; a learning rate with any failed run counts as failed).';
+    const upTo = (x: typeof lo) => (x.s.okUpTo === null ? 'at no lr tried' : `up to lr ${shortNumber(x.s.okUpTo)}`);
+    order = hi.s.okUpTo === null && lo.s.okUpTo === null
+      ? ` Neither the largest alpha0 (${hi.a0}) nor the smallest (${lo.a0}) had every run ok at any lr tried: the grid cannot order them.`
+      : ` The largest alpha0 (${hi.a0}) was ok ${upTo(hi)}, the smallest (${lo.a0}) ${upTo(lo)}: ` +
+        `${key(hi) < key(lo) ? 'less stable, as the paper reports' : key(hi) > key(lo) ? 'more stable, against the paper' : 'no difference at this grid\'s resolution'}` +
+        ' (one grid step is the resolution; a learning rate with any failed run counts as failed).';
   }
   return `Learning rates ${lrs}. Failed runs (stalled + diverged, both failures) per variant: ${fails}. Every run ok, from the smallest lr: ${edge}.${order}`;
 }
