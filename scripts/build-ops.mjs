@@ -11,6 +11,7 @@
 // Usage: node scripts/build-ops.mjs   (exit code 1 and a message on failure)
 
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
@@ -44,9 +45,14 @@ const VARIANTS = [
   },
 ];
 
-const EXPECTED_EXPORTS = [
-  'layernorm_bwd', 'layernorm_fwd', 'rmsnorm_bwd', 'rmsnorm_fwd', 'squash_bwd', 'squash_fwd', 'tanh_f32',
-];
+// The exports the loader (src/engine/ops/simd.ts, EXPORT_NAMES) expects: read from
+// that file so the list lives in one place; the module must export exactly these.
+const EXPECTED_EXPORTS = (() => {
+  const loader = fs.readFileSync(path.join(root, 'src/engine/ops/simd.ts'), 'utf8');
+  const m = loader.match(/const EXPORT_NAMES = \[([^\]]*)\]/);
+  if (!m) throw new Error('scripts/build-ops.mjs: cannot find EXPORT_NAMES in src/engine/ops/simd.ts');
+  return [...m[1].matchAll(/'([a-z0-9_]+)'/g)].map((x) => x[1]).sort();
+})();
 
 // Instructions/sections that would mean the module manages or owns memory.
 const FORBIDDEN_WAT = [

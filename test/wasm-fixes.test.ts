@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { initBackend, tf } from '../src/index.js';
 import { matmulFixStats } from '../src/engine/wasm/matmul.js';
 import { simdTanhActive } from '../src/engine/wasm/setup.js';
+import { swapPlan, transposeStats } from '../src/engine/wasm/transpose.js';
 import { maxRelErr, normals } from './support/numeric.js';
 
 const f32 = (a: Float64Array) => Float32Array.from(a);
@@ -22,7 +23,7 @@ async function onBoth(f: () => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Fl
 describe('wasm engine fixes', () => {
   before(async () => {
     const info = await initBackend('wasm');
-    assert.deepEqual([...info.fixes].sort(), ['identity-no-copy', 'matmul-xnnpack', 'tanh-simd', 'unsorted-segment-sum']);
+    assert.deepEqual([...info.fixes].sort(), ['identity-no-copy', 'matmul-xnnpack', 'tanh-simd', 'transpose-simd', 'unsorted-segment-sum']);
   });
 
   const cases: [string, number[], number[], boolean, boolean, keyof typeof matmulFixStats][] = [
@@ -41,6 +42,53 @@ describe('wasm engine fixes', () => {
       const { cpu, wasm } = await onBoth(() => tf.matMul(tf.tensor(f32(a), sa), tf.tensor(f32(b), sb), ta, tb));
       assert.ok(matmulFixStats[route] > before, `the ${route} route was not taken`);
       assert.ok(maxRelErr(wasm, cpu) < 1e-5, `rel err ${maxRelErr(wasm, cpu)}`);
+    });
+  }
+
+  /** Transpose by index arithmetic, written here independently of the kernel. */
+  function transposeRef(x: Float32Array, shape: number[], perm: number[]): Float32Array {
+    const rank = shape.length, out = new Float32Array(x.length);
+    const inStrides = shape.map((_, i) => shape.slice(i + 1).reduce((p, d) => p * d, 1));
+    const outShape = perm.map((a) => shape[a]!);
+    const idx = new Array<number>(rank).fill(0);
+    for (let o = 0; o < out.length; o++) {
+      let src = 0;
+      for (let j = 0; j < rank; j++) src += idx[j]! * inStrides[perm[j]!]!;
+      out[o] = x[src]!;
+      for (let j = rank - 1; j >= 0; j--) { if (++idx[j]! < outShape[j]!) break; idx[j] = 0; }
+    }
+    return out;
+  }
+
+  test('swapPlan: size-1 axes dropped, adjacent axes merged, non-swaps refused', () => {
+    assert.deepEqual(swapPlan([6, 5], [1, 0]), { batch: 1, R: 6, C: 5, D: 1 });
+    assert.deepEqual(swapPlan([2, 3, 4, 5], [0, 2, 1, 3]), { batch: 2, R: 3, C: 4, D: 5 });
+    assert.deepEqual(swapPlan([2, 3, 4, 5], [0, 1, 3, 2]), { batch: 6, R: 4, C: 5, D: 1 });
+    assert.deepEqual(swapPlan([2, 3, 4, 5], [2, 3, 0, 1]), { batch: 1, R: 6, C: 20, D: 1 });
+    assert.deepEqual(swapPlan([1, 7, 1, 3], [0, 3, 2, 1]), { batch: 1, R: 7, C: 3, D: 1 });
+    assert.equal(swapPlan([3, 1, 4], [1, 0, 2]), 'identity');
+    assert.equal(swapPlan([2, 3, 4], [2, 0, 1]) !== null, true); // [6,4] -> [4,6]: a plain matrix swap
+    assert.equal(swapPlan([2, 3, 4], [2, 1, 0]), null); // a full reversal is not one swap
+  });
+
+  const perms: [number[], number[]][] = [
+    [[37, 23], [1, 0]], [[64, 128], [1, 0]], [[5, 16, 9], [0, 2, 1]], [[3, 17, 4, 8], [0, 2, 1, 3]],
+    [[2, 6, 3, 5], [0, 2, 1, 3]], [[4, 3, 5], [1, 0, 2]], [[2, 3, 4, 5], [3, 2, 1, 0]], [[3, 4, 5], [2, 1, 0]],
+  ];
+  for (const [shape, perm] of perms) {
+    test(`transpose [${shape}] by [${perm}] equals index arithmetic (float32 and int32)`, async () => {
+      await initBackend('wasm');
+      const n = shape.reduce((p, d) => p * d, 1);
+      const x = f32(normals(n, 11));
+      const before = { ...transposeStats };
+      const got = tf.tidy(() => tf.transpose(tf.tensor(x, shape), perm)).dataSync() as Float32Array;
+      assert.deepEqual([...got], [...transposeRef(x, shape, perm)]);
+      const ints = Int32Array.from(x, (v) => Math.round(v * 1000));
+      const gi = tf.tidy(() => tf.transpose(tf.tensor(ints, shape, 'int32'), perm)).dataSync() as Int32Array;
+      assert.deepEqual([...gi], [...transposeRef(Float32Array.from(ints), shape, perm)]);
+      const plan = swapPlan(shape, perm);
+      if (plan !== null && plan !== 'identity') assert.ok(transposeStats.simd >= before.simd + 2, 'the SIMD transpose was not used');
+      if (plan === null) assert.ok(transposeStats.stock >= before.stock + 2, 'the stock kernel should have run');
     });
   }
 

@@ -34,10 +34,13 @@ export interface SimdKernels {
   /** scratch: C float64. */
   rmsnorm_bwd(x: number, dy: number, rows: number, C: number, gamma: number, rstd: number,
     dx: number, dgamma: number, scratch: number): void;
+  /** y [batch, C, R, D] = x [batch, R, C, D] with the middle axes swapped (4-byte elements). */
+  transpose_f32(x: number, y: number, batch: number, R: number, C: number, D: number): void;
 }
 
 const EXPORT_NAMES = [
   'tanh_f32', 'squash_fwd', 'squash_bwd', 'layernorm_fwd', 'layernorm_bwd', 'rmsnorm_fwd', 'rmsnorm_bwd',
+  'transpose_f32',
 ] as const;
 
 const PACKAGE_NAME = 'dytlab';

@@ -5,10 +5,11 @@ import '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../tf.js';
 import { installWasmMemoryCapture } from '../wasm-memory.js';
 import { prepareWasmThreads, wasmThreadsStatus } from '../wasm-threads.js';
-import { simdTanhKernel } from '../ops/simd.js';
+import { simdKernels, simdTanhKernel } from '../ops/simd.js';
 import { installMatmulFix } from './matmul.js';
 import { installSegmentSum } from './segment-sum.js';
 import { installSharedIdentity } from './identity.js';
+import { installSimdTranspose } from './transpose.js';
 import { replaceWasmKernel, type KernelFn } from './op-utils.js';
 
 const fixes: string[] = [];
@@ -29,6 +30,10 @@ export function finishWasm(): void {
   fixes.push('unsorted-segment-sum');
   installSharedIdentity();
   fixes.push('identity-no-copy');
+  if (simdKernels() !== null) {
+    installSimdTranspose();
+    fixes.push('transpose-simd');
+  }
   tanhKernel = (simdTanhKernel() ?? undefined) as KernelFn | undefined;
   stockTanh = tf.getKernel('Tanh', 'wasm');
   if (tanhKernel) {

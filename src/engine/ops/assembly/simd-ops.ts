@@ -17,6 +17,7 @@
 import { K_TANH, K_HARDTANH, K_SIGMOID, K_SOFTSIGN, K_ERF, K_ISRU, K_IDENTITY, BLOCK_ROWS, tanh4, shape4, derivFromF, deriv4, loadPartial, storePartial, hsum64, zeroF32, zeroF64, flushPartials, storeAcc } from './simd-math';
 
 export { layernorm_fwd, layernorm_bwd, rmsnorm_fwd, rmsnorm_bwd } from './simd-norms';
+export { transpose_f32 } from './simd-layout';
 
 // ---------------------------------------------------------------------------
 // Elementwise tanh over n floats (drop-in for tfjs-wasm's scalar Tanh).
