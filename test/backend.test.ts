@@ -1,5 +1,6 @@
 // Backend choice: automatic order, the DYTLAB_BACKEND override, clear errors.
 // Each scenario runs in a fresh process because the choice is once per process.
+import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -37,8 +38,10 @@ describe('initBackend', () => {
       assert.equal(attempts[0]!.backend, 'tensorflow');
       assert.match(attempts[0]!.reason!, /tfjs-node.* is not installed/);
       assert.equal(info.simd, true);
-      assert.equal(info.threads, 1);
-      assert.equal(info.threadsActive, false);
+      // Threads are on by default where there are 2+ CPUs (and pass the self-check).
+      const multi = availableParallelism() >= 2;
+      assert.equal(info.threadsActive, multi, String(info.threadsReason));
+      assert.equal(info.threads, multi ? Math.min(availableParallelism(), 8) : 1);
       assert.equal((info.fusedKernels as { simd: boolean }).simd, true);
     }
     for (const k of ['backendVersion', 'tfjsCoreVersion', 'node']) assert.match(String(info[k]), /^\d+\.\d+\.\d+/);

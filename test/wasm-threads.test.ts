@@ -7,8 +7,9 @@
 // asserted is structural: the threaded binary is loaded, XNNPACK reports the
 // thread count, the pthread workers run; this is what breaks if the
 // tfjs-backend-wasm internals the module relies on change.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { prepareWasmThreads } from '../src/engine/wasm-threads.js';
@@ -99,14 +100,18 @@ describe('wasm threads: prepareWasmThreads request parsing (no backend needed)',
     else process.env.DYTLAB_WASM_THREADS = saved;
   });
 
-  test('off unless asked for', () => {
-    delete process.env.DYTLAB_WASM_THREADS;
-    assert.deepEqual(prepareWasmThreads(), { requested: false, active: false, threads: 1 });
+  test('off when asked to be, with the reason', () => {
+    // (Unset means on where there are 2+ CPUs: that is checked in a child process below,
+    // since preparing threads here would wrap this process's backend.)
     for (const v of ['0', 'false', '']) {
       process.env.DYTLAB_WASM_THREADS = v;
-      assert.deepEqual(prepareWasmThreads(), { requested: false, active: false, threads: 1 }, `"${v}"`);
+      const s = prepareWasmThreads();
+      assert.equal(s.requested, false, `"${v}"`);
+      assert.equal(s.threads, 1);
+      assert.match(s.reason ?? '', /DYTLAB_WASM_THREADS=.* turns them off/, `"${v}"`);
     }
     assert.equal(prepareWasmThreads(false).requested, false);
+    assert.match(prepareWasmThreads(false).reason ?? '', /turned off by the caller/);
     assert.equal(prepareWasmThreads(0).requested, false);
     assert.equal(prepareWasmThreads(1).requested, false, 'one thread is single-threaded');
   });
@@ -126,18 +131,33 @@ describe('wasm threads: child processes', () => {
 
   before(async () => {
     // One after another, so timings are not disturbed by each other.
-    runs.single = await runChild('default', {});
+    runs.single = await runChild('default', { DYTLAB_WASM_THREADS: '0' });
+    runs.auto = await runChild('default', {});
     runs.threaded = await runChild('default', { DYTLAB_WASM_THREADS: '2' });
     runs.broken = await runChild('broken', { DYTLAB_WASM_THREADS: '2' });
     runs.hang = await runChild('hang', { DYTLAB_WASM_THREADS: '2', DYTLAB_WASM_THREADS_TIMEOUT_MS: '3000' });
   }, { timeout: 8 * CHILD_LIMIT_MS });
 
-  test('default (no DYTLAB_WASM_THREADS): nothing changes, one thread', () => {
+  test('default (no DYTLAB_WASM_THREADS): one thread per CPU where there are two or more', () => {
+    const r = resultOf(runs.auto);
+    const cpus = availableParallelism();
+    if (cpus < 2) {
+      assert.deepEqual(r.status, { requested: false, active: false, threads: 1, reason: 'this machine has one CPU' });
+      return;
+    }
+    assert.equal(r.status.active, true, `threads not active by default: ${r.status.reason}`);
+    assert.equal(r.status.threads, Math.min(cpus, r.poolWorkers));
+    assert.equal(r.threadedBinary, true);
+    assert.equal(r.sharedMemory, true);
+    assertSameProduct(r.product, resultOf(runs.single).product);
+  });
+
+  test('DYTLAB_WASM_THREADS=0: nothing changes, one thread', () => {
     const r = resultOf(runs.single);
     assert.equal(r.setBackend, true);
     assert.equal(r.backend, 'wasm');
-    assert.deepEqual(r.prepared, { requested: false, active: false, threads: 1 });
-    assert.deepEqual(r.status, { requested: false, active: false, threads: 1 });
+    assert.deepEqual(r.prepared, { requested: false, active: false, threads: 1, reason: 'DYTLAB_WASM_THREADS=0 turns them off' });
+    assert.deepEqual(r.status, { requested: false, active: false, threads: 1, reason: 'DYTLAB_WASM_THREADS=0 turns them off' });
     assert.equal(r.getThreadsCount, 1);
     assert.equal(r.flag, false, 'WASM_HAS_MULTITHREAD_SUPPORT left at its Node default');
     assert.equal(r.threadedBinary, false);
@@ -197,5 +217,38 @@ describe('wasm threads: child processes', () => {
       assert.equal(run.signal, null, `${name}: ended by signal ${run.signal}`);
       assert.equal(run.code, 0, `${name}: exit code ${run.code}; stderr:\n${run.stderr.slice(-1500)}`);
     }
+  });
+});
+
+describe('wasm threads: the self-check at initBackend', () => {
+  const run = (env: Record<string, string>) => {
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    delete childEnv.DYTLAB_WASM_THREADS;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'threads-selfcheck-child.ts')],
+      { cwd: ROOT, env: childEnv, encoding: 'utf8', timeout: CHILD_LIMIT_MS });
+    const line = r.stdout.split('\n').find((l) => l.startsWith('@@selfcheck '));
+    assert.ok(line, `no result; exit ${r.status}; stderr:\n${r.stderr.slice(-1500)}`);
+    return JSON.parse(line.slice('@@selfcheck '.length)) as { threads: number; active: boolean; reason: string | null; simd: boolean; fixes: string[]; product: number[]; tanh: number };
+  };
+  const expectSane = (r: ReturnType<typeof run>) => {
+    assert.deepEqual(r.product, [14, 32, 32, 77]);
+    assert.ok(Math.abs(r.tanh - Math.tanh(0.5)) < 1e-6);
+    assert.equal(r.simd, true, 'the SIMD kernels work on the (re-)created backend');
+    assert.ok(r.fixes.includes('transpose-simd'));
+  };
+
+  test('passing: threads stay on (2+ CPUs)', { skip: availableParallelism() < 2 ? 'one CPU: threads are off by design' : false }, () => {
+    const r = run({});
+    assert.equal(r.active, true, `threads off: ${r.reason}`);
+    assert.ok(r.threads >= 2);
+    expectSane(r);
+  });
+
+  test('failing: the backend is re-created with one thread, and says why', { skip: availableParallelism() < 2 ? 'one CPU: threads are off by design' : false }, () => {
+    const r = run({ DYTLAB_TEST_FAIL_THREAD_CHECK: '1' });
+    assert.equal(r.active, false);
+    assert.equal(r.threads, 1);
+    assert.match(r.reason ?? '', /failed its self-check \(simulated failure/);
+    expectSane(r);
   });
 });

@@ -13,7 +13,7 @@ export function formatDoctor(info: BackendInfo, check: SelfCheck): string {
     ['simd', info.backend === 'wasm' ? (info.simd ? 'yes' : 'no') : 'n/a'],
     ['threads', info.threadsActive
       ? `${info.threads || 'native'} (multithreading active)`
-      : `${info.threads} (multithreading off${info.threadsReason ? `: ${info.threadsReason}` : info.backend === 'wasm' ? '; opt in with DYTLAB_WASM_THREADS=2' : ''})`],
+      : `${info.threads} (multithreading off${info.threadsReason ? `: ${info.threadsReason}` : info.backend === 'wasm' ? '; DYTLAB_WASM_THREADS=N asks for N' : ''})`],
     ['engine fixes', info.fixes.length ? info.fixes.join(', ') : 'none'],
     ['fused kernels', info.fusedKernels.registered.length
       ? `${info.backend === 'webgpu' ? 'WGSL' : info.fusedKernels.simd ? 'SIMD WebAssembly' : 'JavaScript'}: ${info.fusedKernels.registered.join(', ')}`

@@ -25,8 +25,10 @@ export interface CliIO extends KernelIO {
 const ENVIRONMENT = `
 Environment:
   DYTLAB_BACKEND=tensorflow|wasm|cpu|webgpu   force a compute backend
-  DYTLAB_WASM_THREADS=N                       opt in to N wasm threads
-  DYTLAB_STORE=PATH                           the run store (default runs/dytlab.sqlite)`;
+  DYTLAB_WASM_THREADS=N                       wasm threads (default: one per CPU, self-checked; 0 = off)
+  DYTLAB_STORE=PATH                           the run store (default runs/dytlab.sqlite)
+  DYTLAB_CHROMIUM=PATH                        the Chromium that renders figures (default: chromium/google-chrome on PATH, else playwright-core's)
+  DYTLAB_FIGURES=skip                         run/reproduce: do not export the figures notebooks saved`;
 
 /** Where --prefix, --user and --sys-prefix (one of them) say the kernelspec goes. */
 function whereOptions(cmd: Command): Command {

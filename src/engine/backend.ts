@@ -111,6 +111,7 @@ async function activate(name: BackendName, requested: boolean): Promise<Activate
       if (!(await tf.setBackend('wasm'))) throw new Error(`@tensorflow/tfjs-backend-wasm: initialisation failed`);
       await tf.ready();
       finishWasm();
+      await keepThreadsIfCorrect();
       return { backendPackage: '@tensorflow/tfjs-backend-wasm', simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT') };
     }
     case 'cpu': {
@@ -121,6 +122,15 @@ async function activate(name: BackendName, requested: boolean): Promise<Activate
       return { backendPackage: '@tensorflow/tfjs-backend-cpu', simd: false };
     }
   }
+}
+
+/** Threads stay on only if the threaded build passes its self-check; otherwise one thread, with the reason. */
+async function keepThreadsIfCorrect(): Promise<void> {
+  const { wasmThreadsStatus, abandonWasmThreads } = await import('./wasm-threads.js');
+  if (!wasmThreadsStatus().active) return;
+  const { threadedMatmulProblem } = await import('./self-check.js');
+  const problem = threadedMatmulProblem();
+  if (problem) await abandonWasmThreads(`the threaded build failed its self-check (${problem}); using one thread`);
 }
 
 /**

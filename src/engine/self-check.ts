@@ -62,3 +62,30 @@ export async function selfCheckAsync(): Promise<SelfCheck> {
   tf.dispose([y, t]);
   return r;
 }
+
+/**
+ * The threaded wasm build's own check, run by initBackend before threads are
+ * kept: products large enough that XNNPACK splits them across its threads
+ * (plain, and transposed as the gradients are) against float64. Returns what
+ * failed, or undefined. DYTLAB_TEST_FAIL_THREAD_CHECK=1 makes it fail (tests
+ * of the fallback only).
+ */
+export function threadedMatmulProblem(): string | undefined {
+  if (process.env.DYTLAB_TEST_FAIL_THREAD_CHECK === '1') return 'simulated failure (DYTLAB_TEST_FAIL_THREAD_CHECK=1)';
+  const [m, k, n] = [192, 160, 256];
+  const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 0.173));
+  const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.071));
+  const ref = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) {
+    const av = a[i * k + p]!;
+    for (let j = 0; j < n; j++) ref[i * n + j]! += av * b[p * n + j]!;
+  }
+  const [plain, transposed] = tf.tidy(() => {
+    const A = tf.tensor2d(a, [m, k]), B = tf.tensor2d(b, [k, n]);
+    return [tf.matMul(A, B), tf.matMul(tf.transpose(A), tf.transpose(B), true, true)];
+  });
+  const e1 = maxRelErr(plain!.dataSync(), ref), e2 = maxRelErr(transposed!.dataSync(), ref);
+  tf.dispose([plain!, transposed!]);
+  if (e1 < TOL && e2 < TOL) return undefined;
+  return `threaded matmul vs float64: max rel err ${e1.toExponential(1)} plain, ${e2.toExponential(1)} transposed (tolerance ${TOL})`;
+}

@@ -96,6 +96,22 @@ function wasmHeapBuffer(): ArrayBufferLike | undefined {
  */
 export function installWasmMemoryCapture(): void {
   if (state !== undefined) return;
+  armCapture();
+}
+
+/**
+ * Captures again for a backend that is about to be re-created (after
+ * tf.removeBackend('wasm')): the old capture stopped intercepting once the
+ * first module went through. Call between removeBackend and setBackend.
+ */
+export function rearmWasmMemoryCapture(): void {
+  if (state !== undefined) restoreOriginals();
+  state = undefined;
+  verified = undefined;
+  armCapture();
+}
+
+function armCapture(): void {
   const originalInstantiate = WebAssembly.instantiate;
   const originalInstance = WebAssembly.Instance;
   state = { originalInstantiate, originalInstance, candidates: [], restored: false };

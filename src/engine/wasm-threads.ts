@@ -84,7 +84,7 @@ const requireHere = createRequire(__filename);
 
 let status: WasmThreadsStatus = { requested: false, active: false, threads: 1 };
 /** Set once prepareWasmThreads has re-registered the factory. */
-let wrapped: { threads: number; poolSize: number; preamble: string } | undefined;
+let wrapped: { threads: number; poolSize: number; preamble: string; factory: Factory; priority: number } | undefined;
 /** Why the threaded build was given up during initialisation, if it was. */
 let fellBack: string | undefined;
 /** The init attempt PthreadWorkers belong to while the wrapped factory runs. */
@@ -94,10 +94,12 @@ let attempt: Attempt | undefined;
 // Request parsing
 
 /** threads: 0 or 1 = off; explicit: a count was given (rather than "on"). */
-function parseRequest(request: boolean | number | undefined): { threads: number; explicit?: boolean; reason?: string } {
+function parseRequest(request: boolean | number | undefined): { threads: number; explicit?: boolean; auto?: boolean; reason?: string } {
   if (request === undefined) {
     const raw = process.env.DYTLAB_WASM_THREADS;
-    if (raw === undefined) return { threads: 0 };
+    // On by default where there is more than one core (the self-check in
+    // initBackend turns them off again if the threaded build computes wrongly).
+    if (raw === undefined) return { threads: defaultThreads(), auto: true };
     const v = raw.trim().toLowerCase();
     if (v === '' || v === '0' || v === 'false' || v === 'off' || v === 'no') return { threads: 0 };
     if (v === '1' || v === 'true' || v === 'on' || v === 'yes') return { threads: defaultThreads() };
@@ -112,9 +114,13 @@ function parseRequest(request: boolean | number | undefined): { threads: number;
   return { threads: request, explicit: true };
 }
 
+function cpuCount(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** One thread per CPU, at least 2 when asked for; by default (auto) 1 (off) on a one-CPU machine. */
 function defaultThreads(): number {
-  const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(2, cpus);
+  return Math.max(2, cpuCount());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,15 +392,21 @@ function wrapFactory(original: Factory): Factory {
  * Call BEFORE tf.setBackend('wasm') / the wasm backend's first initialisation.
  * Reads the request from the argument or env DYTLAB_WASM_THREADS ("1"/"true" =
  * on with one thread per CPU, at least 2; a number >= 2 = that thread count;
- * unset/"0"/"false" = off). Off by default, never enabled otherwise. A thread
- * count of 1 is single-threaded, i.e. off. When threads cannot be enabled the
- * status says why and the backend stays single-threaded.
+ * "0"/"false" = off). Unset: on with one thread per CPU where there are two or
+ * more (initBackend then runs a threaded self-check and abandons the threads if
+ * it fails). A thread count of 1 is single-threaded, i.e. off. When threads
+ * cannot be enabled the status says why and the backend stays single-threaded.
  */
 export function prepareWasmThreads(request?: boolean | number): WasmThreadsStatus {
-  const { threads: wanted, explicit, reason: parseReason } = parseRequest(request);
+  const parsed = parseRequest(request);
+  const { explicit, reason: parseReason } = parsed;
+  const wanted = parsed.auto && cpuCount() < 2 ? 1 : parsed.threads;
   if (wanted <= 1) {
     if (!wrapped) {
-      status = { requested: false, active: false, threads: 1, ...(parseReason ? { reason: parseReason } : {}) };
+      const why = parseReason ?? (parsed.auto ? 'this machine has one CPU'
+        : request === undefined ? `DYTLAB_WASM_THREADS=${process.env.DYTLAB_WASM_THREADS ?? ''} turns them off`
+          : `turned off by the caller (prepareWasmThreads(${String(request)}))`);
+      status = { requested: false, active: false, threads: 1, reason: why };
     }
     return { ...status };
   }
@@ -425,8 +437,8 @@ export function prepareWasmThreads(request?: boolean | number): WasmThreadsStatu
     tf.env().set(FLAG, true);
     pkg.setThreadsCount(threads);
     tf.removeBackend('wasm');
-    tf.registerBackend('wasm', wrapFactory(original), priority);
-    wrapped = { threads, poolSize: facts.poolSize, preamble: facts.preamble };
+    wrapped = { threads, poolSize: facts.poolSize, preamble: facts.preamble, factory: wrapFactory(original), priority };
+    tf.registerBackend('wasm', wrapped.factory, priority);
     status = {
       requested: true, active: false, threads,
       ...(explicit && threads < wanted ? { reason: `capped at ${threads} threads (emscripten's pthread pool size)` } : {}),
@@ -469,4 +481,24 @@ export function wasmThreadsStatus(): WasmThreadsStatus {
   const why = reason ?? capped;
   status = { requested: true, active: reason === undefined, threads: reason === undefined ? count : 1, ...(why ? { reason: why } : {}) };
   return { ...status };
+}
+
+/**
+ * Gives the threaded backend up after it started (a failed self-check): the
+ * threads are terminated, the wasm backend is re-created single-threaded, and
+ * the status keeps `reason`. Resolves once the new backend is ready.
+ */
+export async function abandonWasmThreads(reason: string): Promise<WasmThreadsStatus> {
+  if (!wrapped) return { ...status };
+  fellBack = reason;
+  tf.env().set(FLAG, false);
+  wasmPackage().setThreadsCount?.(-1);
+  const { factory, priority } = wrapped;
+  tf.removeBackend('wasm'); // disposes the backend: PThread.terminateAllThreads()
+  tf.registerBackend('wasm', factory, priority); // the factory now builds the plain backend (fellBack)
+  const { rearmWasmMemoryCapture } = await import('./wasm-memory.js');
+  rearmWasmMemoryCapture();
+  if (!(await tf.setBackend('wasm'))) throw new Error('@tensorflow/tfjs-backend-wasm: re-initialisation without threads failed');
+  await tf.ready();
+  return wasmThreadsStatus();
 }

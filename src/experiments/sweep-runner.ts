@@ -116,6 +116,16 @@ export function defaultJobs(): number {
   return Math.max(1, availableParallelism());
 }
 
+/**
+ * A worker's environment: unless the caller chose DYTLAB_WASM_THREADS, the
+ * cores are split between the workers (jobs workers on N cores: N / jobs wasm
+ * threads each, at least 1), so parallel runs do not oversubscribe the CPU.
+ */
+export function workerEnv(env: NodeJS.ProcessEnv, jobs: number, cpus = availableParallelism()): NodeJS.ProcessEnv {
+  if (env.DYTLAB_WASM_THREADS !== undefined) return env;
+  return { ...env, DYTLAB_WASM_THREADS: String(Math.max(1, Math.floor(cpus / Math.max(1, jobs)))) };
+}
+
 /** The worker's entry: the built .js beside this file, or the .ts source under tsx. */
 function workerEntry(): { file: string; execArgv: string[] } {
   const js = join(__dirname, 'sweep-worker.js');
@@ -149,9 +159,9 @@ interface Active {
   exitText?: string;
 }
 
-function spawnWorker(run: PlannedRun, slot: number, storePath: string, opts: SweepRunOptions, onProgress: (p: WorkerProgress) => void): Active {
+function spawnWorker(run: PlannedRun, slot: number, storePath: string, opts: SweepRunOptions, parallel: number, onProgress: (p: WorkerProgress) => void): Active {
   const { file, execArgv } = workerEntry();
-  const child = fork(file, [], { execArgv, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child = fork(file, [], { execArgv, env: workerEnv(opts.env ?? process.env, parallel), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const a: Active = { slot, run, child, started: Date.now(), output: '', exited: Promise.resolve() };
   const keep = (chunk: Buffer) => { a.output = (a.output + chunk.toString()).slice(-4000); };
   child.stdout!.on('data', keep);
@@ -231,6 +241,8 @@ export async function runSweep(plan: SweepPlan, opts: SweepRunOptions = {}): Pro
   }
   const active = new Map<number, Active>();
   const freeSlots = Array.from({ length: jobs }, (_, i) => i);
+  // Workers that will run at once: the cores are split between them (workerEnv).
+  const parallel = Math.max(1, Math.min(jobs, queue.length + waiting.length));
   const stop = new AbortController();
   const onAbort = () => { result.aborted = true; stop.abort(); for (const a of active.values()) a.child.kill('SIGTERM'); };
   if (opts.signal?.aborted) onAbort();
@@ -262,7 +274,7 @@ export async function runSweep(plan: SweepPlan, opts: SweepRunOptions = {}): Pro
         if (s.state === 'done') { result.alreadyDone++; emit({ type: 'skip', run, why: 'done' }); continue; }
         if (s.state === 'running') { waiting.push(run); emit({ type: 'waiting', runs: [...waiting] }); continue; }
         const slot = freeSlots.shift()!;
-        const a = spawnWorker(run, slot, storePath, opts, (progress) => emit({ type: 'progress', slot, run, progress }));
+        const a = spawnWorker(run, slot, storePath, opts, parallel, (progress) => emit({ type: 'progress', slot, run, progress }));
         active.set(slot, a);
         emit({ type: 'start', slot, run, pid: a.child.pid ?? -1 });
       }
