@@ -17,7 +17,7 @@ import { capturedWasmMemory, installWasmMemoryCapture, wasmMemoryCaptureProblem 
 import {
   composedLayerNorm, composedRMSNorm, composedSquash, fusedKernelStatus, kernelsWasmPath, layerNormOp,
   layerNormReference, registerFusedKernels, rmsNormOp, rmsNormReference, simdKernels, simdKernelsProblem,
-  simdTanhKernel, squashOp, squashReference, SQUASH_SHAPES, erfF64, setSimdKernelsEnabled,
+  simdTanhKernel, squashOp, squashReference, SQUASH_SHAPES, erfF64, setSimdKernelsEnabled, setTanhPrecision, getTanhPrecision,
 } from '../src/engine/ops/index.js';
 import type { KernelImpl, SquashShape } from '../src/engine/ops/index.js';
 import { dot, fdGrad, maxRelErr, normals as normals64 } from './support/numeric.js';
@@ -169,6 +169,44 @@ describe('wasm memory capture and SIMD module', () => {
     k.tanh_f32(16, 64, 5);
     const y = Array.from(f32.subarray(16, 21));
     [0, 0.5, -2, 30, 1e-30].forEach((v, i) => assert.ok(Math.abs(y[i]! - Math.tanh(v)) < 1e-6));
+  });
+});
+
+describe('the squash kernels\' tanh: fast (default) and accurate', () => {
+  /** Relative error of fused DyT (alpha 1, gamma 1, beta 0) against float64 tanh over x. */
+  function dytRelErr(x: Float32Array): { maxRel: number; at: number; y: Float32Array } {
+    const y = tf.tidy(() => squashOp(tf.tensor2d(x, [x.length / 8, 8]),
+      { alpha: tf.ones([1]), s: tf.zeros([1]), gamma: tf.ones([8]), beta: tf.zeros([8]) }, 'tanh', 'fused').dataSync()) as Float32Array;
+    let maxRel = 0, at = 0;
+    for (let i = 0; i < x.length; i++) {
+      const t = Math.tanh(x[i]!);
+      const e = t === 0 ? Math.abs(y[i]!) : Math.abs(y[i]! - t) / Math.abs(t);
+      if (e > maxRel) { maxRel = e; at = x[i]!; }
+    }
+    return { maxRel, at, y };
+  }
+  const grid = (): Float32Array => {
+    const n = 1 << 20, g = new Float32Array(n + 4000);
+    for (let i = 0; i < n; i++) g[i] = -24 + (48 * i) / (n - 1);
+    for (let i = 0; i < 4000; i++) g[n + i] = (i % 2 ? -1 : 1) * 10 ** (-30 + (29.7 * i) / 4000);
+    return g;
+  };
+
+  test('fast: max relative error < 1e-6 everywhere (tiny x and the saturated tails included); accurate (Eigen, non-FMA): < 5e-7', async (t) => {
+    await useBackend('wasm');
+    assert.ok(simdKernels(), `SIMD module: ${simdKernelsProblem()}`);
+    const g = grid();
+    assert.equal(getTanhPrecision(), 'fast', 'fast is the default');
+    const fast = dytRelErr(g);
+    setTanhPrecision('accurate');
+    let accurate: ReturnType<typeof dytRelErr>;
+    try { accurate = dytRelErr(g); } finally { setTanhPrecision('fast'); }
+    t.diagnostic(`fused DyT tanh: fast max rel ${fast.maxRel.toExponential(2)} at ${fast.at}; accurate ${accurate.maxRel.toExponential(2)} at ${accurate.at}`);
+    assert.ok(fast.maxRel < 1e-6, `fast: ${fast.maxRel} at ${fast.at}`);
+    assert.ok(accurate.maxRel < 5e-7, `accurate: ${accurate.maxRel} at ${accurate.at}`);
+    assert.ok(fast.y.some((v, i) => v !== accurate.y[i]), 'the precision switch changed nothing: both paths ran the same code');
+    for (const y of [fast.y, accurate.y]) assert.ok(y.every((v) => Math.abs(v) <= 1), '|tanh| <= 1');
+    assert.throws(() => setTanhPrecision('exact' as never), /'exact' is not 'fast' or 'accurate'/);
   });
 });
 

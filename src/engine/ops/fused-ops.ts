@@ -28,6 +28,29 @@ export const KERNEL_NAMES = {
 
 export type FusedBackend = 'cpu' | 'wasm';
 
+/**
+ * The SIMD squash kernels' tanh: 'fast' (the default; a rational with max
+ * relative error 4.2e-7, see simd-math.ts) or 'accurate' (Eigen's float32
+ * tanh, ~1 ulp). The self-check and the kernel tests run both.
+ */
+export type TanhPrecision = 'fast' | 'accurate';
+let tanhPrecision: TanhPrecision = 'fast';
+const TANH_ACCURATE_CODE = 7; // simd-math.ts K_TANH_ACCURATE
+
+export function setTanhPrecision(p: TanhPrecision): void {
+  if (p !== 'fast' && p !== 'accurate') throw new Error(`setTanhPrecision: '${String(p)}' is not 'fast' or 'accurate'`);
+  tanhPrecision = p;
+}
+
+export function getTanhPrecision(): TanhPrecision {
+  return tanhPrecision;
+}
+
+/** The SIMD module's kind code for a shape (tanh follows the precision setting). */
+function simdCode(shape: SquashShape): number {
+  return shape === 'tanh' && tanhPrecision === 'accurate' ? TANH_ACCURATE_CODE : SHAPE_CODES[shape];
+}
+
 type Attrs = Record<string, unknown> | undefined;
 
 /** What a kernel computes, independent of the backend. */
@@ -97,7 +120,7 @@ const squashFwd: KernelSpec = {
       scratchF64: 0,
       js: ([xv, av, sv, gv, bv], [y]) => squashForwardJs(shape, { x: xv!, alpha: av!, s: sv!, gamma: gv!, beta: bv! }, y!, rows, C),
       simd: (k, [xo, ao, so, go, bo], [yo]) =>
-        k.squash_fwd(SHAPE_CODES[shape], xo!, yo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!, bo!),
+        k.squash_fwd(simdCode(shape), xo!, yo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!, bo!),
     };
   },
 };
@@ -120,7 +143,7 @@ const squashBwd: KernelSpec = {
         squashBackwardJs(shape, { x: xv!, alpha: av!, s: sv!, gamma: gv! }, dyv!,
           { dx: dx!, dalpha: da!, ds: ds!, dgamma: dg!, dbeta: db! }, rows, C),
       simd: (k, [xo, dyo, ao, so, go], [dxo, dao, dso, dgo, dbo], scratch) =>
-        k.squash_bwd(SHAPE_CODES[shape], xo!, dyo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!,
+        k.squash_bwd(simdCode(shape), xo!, dyo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!,
           dxo!, dao!, dso!, dgo!, dbo!, scratch),
     };
   },

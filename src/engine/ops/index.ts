@@ -5,6 +5,8 @@ export {
   squashOp, layerNormOp, rmsNormOp, registerFusedKernels, fusedKernelStatus, KERNEL_NAMES,
 } from './fused.js';
 export type { SquashParams, FusedKernelStatus } from './fused.js';
+export { setTanhPrecision, getTanhPrecision } from './fused-ops.js';
+export type { TanhPrecision } from './fused-ops.js';
 export type { SquashShape, KernelImpl } from './types.js';
 export { SQUASH_SHAPES } from './types.js';
 export { composedSquash, composedLayerNorm, composedRMSNorm } from './composed.js';

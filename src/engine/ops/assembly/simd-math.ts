@@ -9,6 +9,9 @@ export const K_SOFTSIGN: i32 = 3;
 export const K_ERF: i32 = 4;
 export const K_ISRU: i32 = 5;
 export const K_IDENTITY: i32 = 6;
+// Not a shape of its own: tanh through the accurate (Eigen) polynomial, for
+// the self-check and for callers who ask for it (engine/ops/fused-ops.ts).
+export const K_TANH_ACCURATE: i32 = 7;
 
 // Rows per block in which per-channel sums accumulate in float32 before they
 // are added to the float64 scratch accumulators (bounds the f32 error).
@@ -59,6 +62,36 @@ export const TB6: f32 = 1.19825839466702e-6;
   // Near 0 return x itself: keeps relative accuracy for tiny inputs.
   const tiny = f32x4.lt(f32x4.abs(x), vsplat(T_TINY));
   return v128.bitselect(x, r, tiny);
+}
+
+// ---------------------------------------------------------------------------
+// The training tanh: a (7, 8) rational x P(x^2) / Q(x^2) fitted to relative
+// error on [0, 7.8] (Lawson-weighted least squares, float64; the fit lives in
+// bench/tanh-fit.py). Evaluated in float32 its max relative error is 4.2e-7
+// over the whole line (test/kernels.test.ts checks < 1e-6), about half the
+// operations of tanh4, no tiny-x branch (x P / Q is relatively accurate at 0)
+// and no output clamp (|P/Q| < 1 on the clamped range).
+export const TF_CLAMP: f32 = 7.8;
+export const TP0: f32 = 0.9999998839362333;
+export const TP1: f32 = 0.1294312649482933;
+export const TP2: f32 = 0.0029698998886821385;
+export const TP3: f32 = 1.1635836175066111e-05;
+export const TQ1: f32 = 0.46276363745279975;
+export const TQ2: f32 = 0.023892443015972657;
+export const TQ3: f32 = 0.00024135613008385718;
+export const TQ4: f32 = 2.5262747530008234e-07;
+
+@inline export function tanh4fast(x: v128): v128 {
+  const xc = clamp4(x, -TF_CLAMP, TF_CLAMP);
+  const x2 = f32x4.mul(xc, xc);
+  let p = f32x4.add(f32x4.mul(x2, vsplat(TP3)), vsplat(TP2));
+  p = f32x4.add(f32x4.mul(x2, p), vsplat(TP1));
+  p = f32x4.add(f32x4.mul(x2, p), vsplat(TP0));
+  let q = f32x4.add(f32x4.mul(x2, vsplat(TQ4)), vsplat(TQ3));
+  q = f32x4.add(f32x4.mul(x2, q), vsplat(TQ2));
+  q = f32x4.add(f32x4.mul(x2, q), vsplat(TQ1));
+  q = f32x4.add(f32x4.mul(x2, q), vsplat(1.0));
+  return f32x4.div(f32x4.mul(xc, p), q);
 }
 
 // ---------------------------------------------------------------------------
@@ -141,9 +174,10 @@ export const BIG: f32 = 1.0e18;
 
 @inline export function shape4(kind: i32, u: v128): v128 {
   const one = vsplat(1.0);
-  if (kind == K_TANH) return tanh4(u);
+  if (kind == K_TANH) return tanh4fast(u);
+  if (kind == K_TANH_ACCURATE) return tanh4(u);
   if (kind == K_HARDTANH) return clamp4(u, -1.0, 1.0);
-  if (kind == K_SIGMOID) return tanh4(f32x4.mul(u, vsplat(0.5)));
+  if (kind == K_SIGMOID) return tanh4fast(f32x4.mul(u, vsplat(0.5)));
   if (kind == K_SOFTSIGN) {
     const uc = clamp4(u, -BIG, BIG);
     return f32x4.div(uc, f32x4.add(one, f32x4.abs(uc)));
@@ -158,13 +192,13 @@ export const BIG: f32 = 1.0e18;
 
 // Whether f'(u) can be computed from f(u) alone (then u is not recomputed).
 @inline export function derivFromF(kind: i32): bool {
-  return kind == K_TANH || kind == K_SIGMOID || kind == K_IDENTITY;
+  return kind == K_TANH || kind == K_TANH_ACCURATE || kind == K_SIGMOID || kind == K_IDENTITY;
 }
 
 // f'(u) given u and f = f(u) (reuses f where that is cheaper).
 @inline export function deriv4(kind: i32, u: v128, f: v128): v128 {
   const one = vsplat(1.0);
-  if (kind == K_TANH) return f32x4.sub(one, f32x4.mul(f, f));
+  if (kind == K_TANH || kind == K_TANH_ACCURATE) return f32x4.sub(one, f32x4.mul(f, f));
   if (kind == K_HARDTANH) {
     // 1 on the closed interval [-1, 1] (tf.clipByValue's gradient), else 0.
     const inside = v128.and(f32x4.ge(u, vsplat(-1.0)), f32x4.le(u, one));

@@ -14,10 +14,12 @@
 //
 // Files: simd-math.ts (shared vector math), this file (tanh and the squash
 // family), simd-norms.ts (LayerNorm, RMSNorm).
-import { K_TANH, K_HARDTANH, K_SIGMOID, K_SOFTSIGN, K_ERF, K_ISRU, K_IDENTITY, BLOCK_ROWS, tanh4, shape4, derivFromF, deriv4, loadPartial, storePartial, hsum64, zeroF32, zeroF64, flushPartials, storeAcc } from './simd-math';
+import { K_TANH, K_TANH_ACCURATE, K_HARDTANH, K_SIGMOID, K_SOFTSIGN, K_ERF, K_ISRU, K_IDENTITY, BLOCK_ROWS, tanh4, shape4, derivFromF, deriv4, loadPartial, storePartial, hsum64, zeroF32, zeroF64, flushPartials, storeAcc } from './simd-math';
 
 export { layernorm_fwd, layernorm_bwd, rmsnorm_fwd, rmsnorm_bwd } from './simd-norms';
 export { transpose_f32 } from './simd-layout';
+export { attn_fwd, attn_bwd } from './simd-attention';
+export { adamw_multi, sumsq_multi, xent_fwd, xent_bwd, gelu_fwd, gelu_bwd, gelu_exact_fwd, gelu_exact_bwd } from './simd-train';
 
 // ---------------------------------------------------------------------------
 // Elementwise tanh over n floats (drop-in for tfjs-wasm's scalar Tanh).
@@ -62,16 +64,22 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
 }
 
 // out[c] = f(alpha * x[c] + s) for one row.
-@inline function rowShape(kind: i32, PC: bool, xr: usize, outr: usize, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, a1: v128, s1: v128): void {
+// One pass (AFF): the affine is applied in the same loop and y written once;
+// used for the shapes whose f is short enough not to spill (see oneLoop).
+@inline function rowShape(kind: i32, PC: bool, AFF: bool, xr: usize, outr: usize, C: i32,
+  alpha: usize, aPC: i32, s: usize, sPC: i32, a1: v128, s1: v128, gamma: usize, beta: usize): void {
   let c = 0;
   for (; c + 8 <= C; c += 8) {
     const off = <usize>c << 2;
     const u0 = f32x4.add(f32x4.mul(paramAt(PC, aPC, alpha, off, a1), v128.load(xr + off)), paramAt(PC, sPC, s, off, s1));
     const u1 = f32x4.add(f32x4.mul(paramAt(PC, aPC, alpha, off + 16, a1), v128.load(xr + off, 16)),
       paramAt(PC, sPC, s, off + 16, s1));
-    const f0 = shape4(kind, u0);
-    const f1 = shape4(kind, u1);
+    let f0 = shape4(kind, u0);
+    let f1 = shape4(kind, u1);
+    if (AFF) {
+      f0 = f32x4.add(f32x4.mul(v128.load(gamma + off), f0), v128.load(beta + off));
+      f1 = f32x4.add(f32x4.mul(v128.load(gamma + off, 16), f1), v128.load(beta + off, 16));
+    }
     v128.store(outr + off, f0);
     v128.store(outr + off, f1, 16);
   }
@@ -102,6 +110,11 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
   }
 }
 
+// Shapes whose f is short enough to apply the affine in the same loop.
+@inline function oneLoop(kind: i32): bool {
+  return kind == K_HARDTANH || kind == K_IDENTITY || kind == K_SOFTSIGN;
+}
+
 // Forward: y = gamma * f(alpha * x + s) + beta.
 @inline function squashFwdRows(kind: i32, PC: bool, x: usize, y: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
@@ -111,8 +124,18 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
   for (let r = 0; r < rows; r++) {
     const xr = x + <usize>r * rowBytes;
     const yr = y + <usize>r * rowBytes;
-    rowShape(kind, PC, xr, yr, C, alpha, aPC, s, sPC, a1, s1);
-    rowAffine(yr, C, gamma, beta);
+    if (oneLoop(kind)) {
+      // The vector part in one pass; the tail (C % 8) columns are finished by the two-pass code.
+      rowShape(kind, PC, true, xr, yr, C & ~7, alpha, aPC, s, sPC, a1, s1, gamma, beta);
+      const done = <usize>(C & ~7) << 2;
+      if (C & 7) {
+        rowShape(kind, PC, false, xr + done, yr + done, C & 7, alpha + (PC && aPC ? done : 0), aPC, s + (PC && sPC ? done : 0), sPC, a1, s1, 0, 0);
+        rowAffine(yr + done, C & 7, gamma + done, beta + done);
+      }
+    } else {
+      rowShape(kind, PC, false, xr, yr, C, alpha, aPC, s, sPC, a1, s1, 0, 0);
+      rowAffine(yr, C, gamma, beta);
+    }
   }
 }
 
@@ -128,6 +151,10 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
 function squashFwdTanh(x: usize, y: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
   squashFwdKind(K_TANH, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+}
+function squashFwdTanhAccurate(x: usize, y: usize, rows: i32, C: i32,
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
+  squashFwdKind(K_TANH_ACCURATE, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
 }
 function squashFwdHardtanh(x: usize, y: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
@@ -157,6 +184,7 @@ function squashFwdIdentity(x: usize, y: usize, rows: i32, C: i32,
 export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
   if (kind == K_TANH) squashFwdTanh(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  else if (kind == K_TANH_ACCURATE) squashFwdTanhAccurate(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
   else if (kind == K_HARDTANH) squashFwdHardtanh(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
   else if (kind == K_SIGMOID) squashFwdSigmoid(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
   else if (kind == K_SOFTSIGN) squashFwdSoftsign(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
@@ -206,7 +234,7 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
     const xr = x + <usize>r * rowBytes;
     const dyr = dy + <usize>r * rowBytes;
     const dxr = dx + <usize>r * rowBytes;
-    rowShape(kind, PC, xr, dxr, C, alpha, aPC, s, sPC, a1, s1);
+    rowShape(kind, PC, false, xr, dxr, C, alpha, aPC, s, sPC, a1, s1, 0, 0);
     let rowA = zero;
     let rowS = zero;
     for (let c = 0; c < C4; c += 4) {
@@ -269,6 +297,10 @@ function squashBwdTanh(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC
   dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
   squashBwdKind(K_TANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
 }
+function squashBwdTanhAccurate(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
+  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
+  squashBwdKind(K_TANH_ACCURATE, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+}
 function squashBwdHardtanh(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
   dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
   squashBwdKind(K_HARDTANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
@@ -298,6 +330,7 @@ export function squash_bwd(kind: i32, x: usize, dy: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
   dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
   if (kind == K_TANH) squashBwdTanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  else if (kind == K_TANH_ACCURATE) squashBwdTanhAccurate(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
   else if (kind == K_HARDTANH) squashBwdHardtanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
   else if (kind == K_SIGMOID) squashBwdSigmoid(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
   else if (kind == K_SOFTSIGN) squashBwdSoftsign(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
