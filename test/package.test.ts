@@ -3,7 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 
 const root = join(__dirname, '..');
@@ -67,5 +68,31 @@ describe('package', () => {
     const o = run(['bin/dytlab.js', 'doctor', '--backend', 'tpu']);
     assert.equal(o.status, 2);
     assert.match(o.stderr, /option '--backend <name>' argument 'tpu' is invalid\. Allowed choices are tensorflow, webgpu, wasm, cpu/);
+  });
+
+  test('every package the library and the kernel load at run time is a dependency, not a devDependency', () => {
+    // A user's `npm install dytlab` has no devDependencies: playwright-core, for one, launches the Chromium that exports figures.
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? (e.name === 'generated' ? [] : files(join(dir, e.name))) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : []));
+    // Value imports (not `import type`), require()/createRequire's function, require.resolve and import(), with a literal name.
+    const USE = /^import\s+(?!type\b)[^;]*?\bfrom\s+'([^']+)'|\b(?:require|requireHere)(?:\.resolve)?\(\s*'([^']+)'|\bimport\(\s*'([^']+)'/gm;
+    // Looked up only where present, each with its fallback (not needed by an installed dytlab).
+    const OPTIONAL: Record<string, string> = {
+      tsx: 'sweep workers run from source under tsx only when the parent does',
+      '@types/node': "the kernel's type checker finds it if it can, else tslab's own",
+    };
+    const used = new Map<string, string>();
+    for (const f of [...files(join(root, 'src')), ...files(join(root, 'kernel', 'src'))]) {
+      for (const m of readFileSync(f, 'utf8').matchAll(USE)) {
+        const spec = m[1] ?? m[2] ?? m[3]!;
+        if (spec.startsWith('.') || spec.startsWith('node:') || builtinModules.includes(spec.split('/')[0]!)) continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+        if (name !== 'dytlab' && !(name in OPTIONAL) && !used.has(name)) used.set(name, f.slice(root.length + 1));
+      }
+    }
+    assert.ok(used.has('playwright-core') && used.has('zod'), `the scan finds the packages (found: ${[...used.keys()].join(', ')})`);
+    const missing = [...used].filter(([n]) => !(n in pkg.dependencies)).map(([n, f]) => `${n} (${f}${n in pkg.devDependencies ? '; a devDependency' : ''})`);
+    assert.deepEqual(missing, [], 'move these to dependencies');
   });
 });

@@ -37,12 +37,12 @@ function executable(p: string): boolean {
   }
 }
 
-/** playwright-core's module, or an Error saying it is needed. */
+/** playwright-core's module (a runtime dependency: figure export launches Chromium through it), or an Error saying it is missing. */
 export function playwrightCore(): typeof import('playwright-core') {
   try {
     return requireHere('playwright-core') as typeof import('playwright-core');
   } catch (err) {
-    throw new Error(`exporting figures drives Chromium through the package 'playwright-core', which is not installed (${(err as Error).message.split('\n')[0]}): npm install playwright-core`);
+    throw new Error(`exporting figures drives Chromium through the package 'playwright-core' (a dependency of dytlab), which did not load (${(err as Error).message.split('\n')[0]}): run npm install where dytlab is installed`);
   }
 }
 
