@@ -7,6 +7,7 @@ import { initBackend, tf } from '../src/index.js';
 import { matmulFixStats } from '../src/engine/wasm/matmul.js';
 import { simdTanhActive } from '../src/engine/wasm/setup.js';
 import { swapPlan, transposeStats } from '../src/engine/wasm/transpose.js';
+import { gatherStats } from '../src/engine/wasm/gather.js';
 import { maxRelErr, normals } from './support/numeric.js';
 
 const f32 = (a: Float64Array) => Float32Array.from(a);
@@ -23,7 +24,7 @@ async function onBoth(f: () => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Fl
 describe('wasm engine fixes', () => {
   before(async () => {
     const info = await initBackend('wasm');
-    assert.deepEqual([...info.fixes].sort(), ['identity-no-copy', 'matmul-xnnpack', 'tanh-simd', 'transpose-simd', 'unsorted-segment-sum']);
+    assert.deepEqual([...info.fixes].sort(), ['gather-rows', 'identity-no-copy', 'matmul-xnnpack', 'tanh-simd', 'transpose-simd', 'unsorted-segment-sum']);
   });
 
   const cases: [string, number[], number[], boolean, boolean, keyof typeof matmulFixStats][] = [
@@ -91,6 +92,28 @@ describe('wasm engine fixes', () => {
       if (plan === null) assert.ok(transposeStats.stock >= before.stock + 2, 'the stock kernel should have run');
     });
   }
+
+  test('gather along axis 0 (embedding lookups) copies rows, equals index arithmetic, and rejects bad ids', async () => {
+    await initBackend('wasm');
+    const [rows, a, b] = [13, 3, 5];
+    const x = f32(normals(rows * a * b, 21));
+    const ids = [0, 12, 5, 5, 7, 1, 12, 0];
+    const before = gatherStats.rows;
+    const got = tf.tidy(() => tf.gather(tf.tensor(x, [rows, a, b]), tf.tensor2d(ids, [2, 4], 'int32')));
+    assert.deepEqual(got.shape, [2, 4, a, b]);
+    const want = ids.flatMap((id) => [...x.subarray(id * a * b, (id + 1) * a * b)]);
+    assert.deepEqual([...got.dataSync()], want);
+    got.dispose();
+    assert.equal(gatherStats.rows, before + 1, 'the row gather was not used');
+    const gi = tf.tidy(() => tf.gather(tf.tensor1d([10, 20, 30], 'int32'), tf.tensor1d([2, 0, 2], 'int32')).dataSync());
+    assert.deepEqual([...gi], [30, 10, 30]);
+    assert.throws(() => tf.gather(tf.tensor(x, [rows, a * b]), tf.tensor1d([3, 13], 'int32')), /index value 13 is not in \[0, 12\]/);
+    assert.throws(() => tf.gather(tf.tensor(x, [rows, a * b]), tf.tensor1d([-1], 'int32')), /index value -1 is not in \[0, 12\]/);
+    const stock = gatherStats.stock;
+    const g1 = tf.tidy(() => tf.gather(tf.tensor(x, [rows, a * b]), tf.tensor1d([1, 0], 'int32'), 1).dataSync());
+    assert.deepEqual([...g1.slice(0, 2)], [x[1], x[0]]);
+    assert.equal(gatherStats.stock, stock + 1, 'axis 1 keeps the stock kernel');
+  });
 
   test('matmul gradients (which use transpose flags) equal cpu', async () => {
     const a = normals(24 * 40, 3), b = normals(40 * 16, 4), w = normals(24 * 16, 5);

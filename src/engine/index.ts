@@ -7,6 +7,8 @@ export {
   squashOp, layerNormOp, rmsNormOp, fusedKernelStatus,
 } from './ops/index.js';
 export type { SquashShape, KernelImpl, SquashParams } from './ops/index.js';
+export { attentionOp, setAttentionImpl, attentionImpl, fusedAttentionProblem } from './ops/attention-op.js';
+export type { AttentionOpOptions, AttentionRope } from './ops/attention-op.js';
 export { SQUASH, SQUASH_SHAPES, SHAPE_CODES, squashF64, isSquashShape } from './squash-shapes.js';
 export type { SquashShapeDef } from './squash-shapes.js';
 export * from './precision.js';

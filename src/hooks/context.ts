@@ -39,6 +39,11 @@ export interface ForwardScope {
 
 const scopes: ForwardScope[] = [];
 
+/** Whether any scope is entered (hooks, Linear overrides, precision): fused paths that skip hook points step aside. */
+export function hooksActive(): boolean {
+  return scopes.length > 0;
+}
+
 /** Run `f` (synchronous: a forward pass, an evaluation, a gradient) inside `scope`. */
 export function withScope<T>(scope: ForwardScope, f: () => T): T {
   const depth = scopes.push(scope);

@@ -1,6 +1,8 @@
 // Multi-head self-attention, causal or bidirectional, optionally with RoPE.
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
+import { attentionOp, attentionUsesFused } from '../engine/ops/attention-op.js';
+import { hooksActive } from '../hooks/context.js';
 import type { Init } from './init.js';
 import { Linear } from './linear.js';
 import { Module, type HookPoint } from './module.js';
@@ -42,9 +44,16 @@ export class Attention extends Module {
   apply(x: Tensor): Tensor {
     const [B, T] = x.shape as [number, number, number];
     const H = this.heads, D = this.headDim;
+    const qkv = this.qkv.apply(x);
+    // One SIMD kernel forward and one backward on wasm (engine/ops/attention-op.ts), unless a scope is
+    // active: the hook point `pattern` needs the [B, H, T, T] probabilities, which the kernel never forms.
+    if (!hooksActive() && attentionUsesFused(qkv.shape, H)) {
+      const z = this.hooks.z.apply(attentionOp(qkv, { heads: H, causal: this.opts.causal, ...(this.rope ? { rope: this.rope } : {}), impl: 'fused' }));
+      return this.hooks.out.apply(this.proj.apply(z));
+    }
     // Split first, then one 4-D transpose per head tensor: wasm's 5-D transpose is ~40x slower.
     const heads = (t: Tensor) => t.reshape([B, T, H, D]).transpose([0, 2, 1, 3]); // [B, H, T, D]
-    let [q, k, v] = tf.split(this.qkv.apply(x), 3, 2).map(heads) as [Tensor, Tensor, Tensor];
+    let [q, k, v] = tf.split(qkv, 3, 2).map(heads) as [Tensor, Tensor, Tensor];
     if (this.rope) {
       q = applyRope(q, this.rope);
       k = applyRope(k, this.rope);

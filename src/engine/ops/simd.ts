@@ -36,11 +36,18 @@ export interface SimdKernels {
     dx: number, dgamma: number, scratch: number): void;
   /** y [batch, C, R, D] = x [batch, R, C, D] with the middle axes swapped (4-byte elements). */
   transpose_f32(x: number, y: number, batch: number, R: number, C: number, D: number): void;
+  /** Fused attention (simd-attention.ts): z, P from qkv; scratch 3 Tp D + 4 Tp floats. */
+  attn_fwd(qkv: number, z: number, P: number, scratch: number, B: number, T: number, H: number, D: number,
+    causal: number, scale: number, rope: number, cos: number, sin: number): void;
+  /** dqkv from qkv, dz, P; scratch 3 Tp D + 2 Tp^2 floats. */
+  attn_bwd(qkv: number, dz: number, P: number, dqkv: number, scratch: number, B: number, T: number, H: number, D: number,
+    causal: number, scale: number, rope: number, cos: number, sin: number): void;
 }
 
 const EXPORT_NAMES = [
   'tanh_f32', 'squash_fwd', 'squash_bwd', 'layernorm_fwd', 'layernorm_bwd', 'rmsnorm_fwd', 'rmsnorm_bwd',
   'transpose_f32',
+  'attn_fwd', 'attn_bwd',
 ] as const;
 
 const PACKAGE_NAME = 'dytlab';

@@ -10,6 +10,7 @@ import { installMatmulFix } from './matmul.js';
 import { installSegmentSum } from './segment-sum.js';
 import { installSharedIdentity } from './identity.js';
 import { installSimdTranspose } from './transpose.js';
+import { installRowGather } from './gather.js';
 import { replaceWasmKernel, type KernelFn } from './op-utils.js';
 
 const fixes: string[] = [];
@@ -30,6 +31,8 @@ export function finishWasm(): void {
   fixes.push('unsorted-segment-sum');
   installSharedIdentity();
   fixes.push('identity-no-copy');
+  installRowGather();
+  fixes.push('gather-rows');
   if (simdKernels() !== null) {
     installSimdTranspose();
     fixes.push('transpose-simd');
