@@ -48,7 +48,8 @@ export class Attention extends Module {
     // One SIMD kernel forward and one backward on wasm (engine/ops/attention-op.ts), unless a scope is
     // active: the hook point `pattern` needs the [B, H, T, T] probabilities, which the kernel never forms.
     if (!hooksActive() && attentionUsesFused(qkv.shape, H)) {
-      const z = this.hooks.z.apply(attentionOp(qkv, { heads: H, causal: this.opts.causal, ...(this.rope ? { rope: this.rope } : {}), impl: 'fused' }));
+      const rope = this.rope ? { rope: this.rope } : {};
+      const z = this.hooks.z.apply(attentionOp(qkv, { heads: H, causal: this.opts.causal, ...rope, impl: 'fused' }));
       return this.hooks.out.apply(this.proj.apply(z));
     }
     // Split first, then one 4-D transpose per head tensor: wasm's 5-D transpose is ~40x slower.
