@@ -4,7 +4,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, tf } from '../src/index.js';
-import { matmulFixStats } from '../src/engine/wasm/matmul.js';
+import { flipPays, matmulFixStats } from '../src/engine/wasm/matmul.js';
 import { simdTanhActive } from '../src/engine/wasm/setup.js';
 import { swapPlan, transposeStats } from '../src/engine/wasm/transpose.js';
 import { gatherStats } from '../src/engine/wasm/gather.js';
@@ -36,7 +36,17 @@ describe('wasm engine fixes', () => {
     ['batched attention p^T v (gradient shape)', [8, 32, 32], [8, 32, 16], true, false, 'sliced'],
     ['batched, 4-D heads', [2, 4, 32, 16], [2, 4, 16, 32], false, false, 'sliced'],
   ];
-  for (const [name, sa, sb, ta, tb, route] of cases) {
+  // Batch-1 transposed products are rewritten either way round (flipPays decides which operand XNNPACK packs).
+  const batch1Route = (sa: number[], sb: number[], ta: boolean, tb: boolean, route: keyof typeof matmulFixStats) => {
+    if (route !== 'batch1Rewrites') return route;
+    const [m, k] = ta ? [sa[1]!, sa[0]!] : [sa[0]!, sa[1]!];
+    const n = tb ? sb[0]! : sb[1]!;
+    return flipPays(m, k, n, ta, tb) ? 'flipped' : 'batch1Rewrites';
+  };
+  cases.push(['transposeA, weight gradient with more outputs than inputs (flips)', [256, 24], [256, 96], true, false, 'batch1Rewrites']);
+  cases.push(['transposeA, weight gradient with fewer outputs than inputs (keeps)', [256, 96], [256, 24], true, false, 'batch1Rewrites']);
+  for (const [name, sa, sb, ta, tb, given] of cases) {
+    const route = batch1Route(sa, sb, ta, tb, given);
     test(`matmul ${name} goes through the XNNPACK route (${route}) and equals cpu`, async () => {
       const a = normals(sa.reduce((p, d) => p * d), 1), b = normals(sb.reduce((p, d) => p * d), 2);
       const before = matmulFixStats[route];
@@ -115,6 +125,16 @@ describe('wasm engine fixes', () => {
     assert.equal(gatherStats.stock, stock + 1, 'axis 1 keeps the stock kernel');
   });
 
+  test('flipPays: packs the smaller operand when that pays for the transposes (hand-computed costs)', () => {
+    // dW = X^T dY, X [1024,128], dY [1024,512]: keep = 128*1024 + 5*1024*512 = 2,752,512;
+    // flip = 1024*512 + 0 + 5*1024*128 + 128*512 = 1,245,184 -> flip.
+    assert.equal(flipPays(128, 1024, 512, true, false), true);
+    // dW = H^T dY, H [1024,512], dY [1024,128]: keep = 524,288 + 655,360; flip = 131,072 + 2,621,440 + 65,536 -> keep.
+    assert.equal(flipPays(512, 1024, 128, true, false), false);
+    // A plain forward product with a smaller weight: keep.
+    assert.equal(flipPays(1024, 128, 512, false, false), false);
+  });
+
   test('matmul gradients (which use transpose flags) equal cpu', async () => {
     const a = normals(24 * 40, 3), b = normals(40 * 16, 4), w = normals(24 * 16, 5);
     const f = () => {
@@ -122,9 +142,9 @@ describe('wasm engine fixes', () => {
         [tf.tensor(f32(a), [24, 40]), tf.tensor(f32(b), [40, 16])]);
       return tf.concat([ga!.flatten(), gb!.flatten()]);
     };
-    const before = matmulFixStats.batch1Rewrites;
+    const before = matmulFixStats.batch1Rewrites + matmulFixStats.flipped;
     const { cpu, wasm } = await onBoth(f);
-    assert.ok(matmulFixStats.batch1Rewrites >= before + 2);
+    assert.ok(matmulFixStats.batch1Rewrites + matmulFixStats.flipped >= before + 2, 'both gradient products rewritten');
     assert.ok(maxRelErr(wasm, cpu) < 1e-5);
   });
 

@@ -1,20 +1,22 @@
 // Feed-forward blocks: MLP with GELU (ViT, GPT; or another activation) and SwiGLU (LLaMA).
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
+import { geluOp } from '../engine/ops/train-ops.js';
 import type { Init } from './init.js';
 import { Linear } from './linear.js';
 import { Module, type HookPoint } from './module.js';
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-
-/** GELU, tanh approximation (GPT-2's "gelu_new"); tanh runs as a SIMD kernel on wasm. */
+/**
+ * GELU, tanh approximation (GPT-2's "gelu_new"). On wasm + SIMD one kernel forward and one
+ * backward (engine/ops/train-ops.ts); elsewhere the composed tfjs ops.
+ */
 export function gelu(x: Tensor): Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C)))));
+  return geluOp(x, 'tanh');
 }
 
-/** GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's default, transformers' "gelu"). */
+/** GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's default, transformers' "gelu"); fused like `gelu`. */
 export function geluExact(x: Tensor): Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+  return geluOp(x, 'exact');
 }
 
 export interface FeedForward extends Module {

@@ -6,6 +6,8 @@
 import { tf } from '../engine/tf.js';
 import type { NamedTensorMap, Tensor, Variable } from '../engine/tf.js';
 import type { NamedParameter } from '../nn/module.js';
+import { adamwUpdate, sumOfSquares, type AdamWEntry } from '../engine/ops/train-ops.js';
+import type { KernelImpl } from '../engine/ops/types.js';
 
 export interface AdamWConfig { beta1: number; beta2: number; eps: number; weightDecay: number }
 
@@ -19,6 +21,12 @@ export class AdamW {
   step = 0;
   readonly m = new Map<string, Variable>();
   readonly v = new Map<string, Variable>();
+  /**
+   * 'auto': on wasm with the SIMD module, every parameter in one fused kernel
+   * call (engine/ops/train-ops.ts); elsewhere the composed tfjs ops. Both give
+   * the same numbers; 'composed' / 'fused' force one (tests, benchmarks).
+   */
+  impl: KernelImpl = 'auto';
   private readonly params: NamedParameter[];
 
   constructor(params: NamedParameter[], readonly cfg: AdamWConfig) {
@@ -37,20 +45,14 @@ export class AdamW {
   /** One update with learning rate `lr`; grads keyed by parameter name. */
   apply(grads: Map<string, Tensor>, lr: number): void {
     this.step++;
-    const { beta1: b1, beta2: b2, eps, weightDecay } = this.cfg;
-    const c1 = 1 - Math.pow(b1, this.step), c2 = 1 - Math.pow(b2, this.step);
-    tf.tidy(() => {
-      for (const p of this.params) {
-        const g = grads.get(p.name);
-        if (!g) continue; // a parameter the loss does not reach
-        const m = this.m.get(p.name)!, v = this.v.get(p.name)!;
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-        const decayed = weightDecay > 0 && decays(p) ? tf.mul(p.variable, 1 - lr * weightDecay) : p.variable;
-        p.variable.assign(tf.sub(decayed, tf.mul(update, lr)));
-      }
-    });
+    const entries: AdamWEntry[] = [];
+    for (const p of this.params) {
+      const g = grads.get(p.name);
+      if (!g) continue; // a parameter the loss does not reach
+      entries.push({ param: p.variable, grad: g, m: this.m.get(p.name)!, v: this.v.get(p.name)!, decay: decays(p) });
+    }
+    // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p = p (1 - lr wd, decayed only) - lr (m / c1) / (sqrt(v / c2) + eps).
+    adamwUpdate(entries, { ...this.cfg, lr, step: this.step }, this.impl);
   }
 
   /** Moments as a flat tensor map (for checkpoints). */
@@ -83,9 +85,8 @@ export class AdamW {
  * When clipping happens `clipped` holds new tensors the caller disposes.
  */
 export function clipByGlobalNorm(grads: Map<string, Tensor>, maxNorm: number): { norm: number; clipped: Map<string, Tensor> } {
-  const sq = tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))));
-  const norm = Math.sqrt(sq.dataSync()[0]!);
-  sq.dispose();
+  // One kernel over every gradient on wasm + SIMD (float64 sums), tfjs reductions elsewhere.
+  const norm = Math.sqrt(sumOfSquares([...grads.values()]));
   if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { norm, clipped: grads };
   const scale = maxNorm / (norm + 1e-6);
   const clipped = new Map([...grads].map(([k, g]) => [k, tf.mul(g, scale)] as [string, Tensor]));

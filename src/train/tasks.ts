@@ -17,18 +17,19 @@ import { randomShift } from '../data/augment.js';
 import { Rng, type RngState } from '../data/rng.js';
 import type { Model } from '../models/types.js';
 import type { Task, TaskBaseline } from './task.js';
+import { crossEntropyOp } from '../engine/ops/train-ops.js';
+import type { KernelImpl } from '../engine/ops/types.js';
 
 // The data spec and its vocabulary rule live in data/spec.ts; re-exported here for existing imports.
 export { dataSpecSchema, parseDataSpec, type DataSpec } from '../data/spec.js';
 
-/** Mean token cross-entropy of logits [B, T, V] against int32 targets [B, T] (or [B, V] vs [B]). */
-export function crossEntropy(logits: Tensor, targets: Tensor): Scalar {
-  return tf.tidy(() => {
-    const V = logits.shape[logits.rank - 1]!;
-    const lp = tf.logSoftmax(logits.reshape([-1, V]));
-    const oh = tf.oneHot(targets.reshape([-1]).toInt(), V);
-    return tf.neg(tf.mean(tf.sum(tf.mul(lp, oh), 1))) as Scalar;
-  });
+/**
+ * Mean token cross-entropy of logits [B, T, V] against int32 targets [B, T] (or [B, V] vs [B]).
+ * On wasm + SIMD, log-softmax and the loss are one kernel forward and one backward
+ * (engine/ops/train-ops.ts); elsewhere log-softmax, one-hot and mean as tfjs ops.
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, impl: KernelImpl = 'auto'): Scalar {
+  return crossEntropyOp(logits, targets, impl);
 }
 
 function checkCount(n: number, available: number, what: string): void {

@@ -42,12 +42,26 @@ export interface SimdKernels {
   /** dqkv from qkv, dz, P; scratch 3 Tp D + 2 Tp^2 floats. */
   attn_bwd(qkv: number, dz: number, P: number, dqkv: number, scratch: number, B: number, T: number, H: number, D: number,
     causal: number, scale: number, rope: number, cos: number, sin: number): void;
+  /** Training kernels (simd-train.ts): AdamW over a table of 7-int32 entries [p, pOut, g, m, v, n, decay]. */
+  adamw_multi(table: number, count: number, b1: number, omb1: number, b2: number, omb2: number,
+    c1: number, c2: number, eps: number, lr: number, keep: number, gscale: number): void;
+  /** out[0] (float64) = sum of squares over a table of 2-int32 entries [x, n]. */
+  sumsq_multi(table: number, count: number, out: number): void;
+  /** lse [rows] and out[0] = mean cross-entropy of x [rows, V] against int32 t [rows]. */
+  xent_fwd(x: number, t: number, rows: number, V: number, lse: number, out: number): void;
+  /** dx = (softmax(x) - onehot(t)) * dy[0] / rows. */
+  xent_bwd(x: number, t: number, lse: number, dy: number, rows: number, V: number, dx: number): void;
+  gelu_fwd(x: number, y: number, n: number): void;
+  gelu_bwd(x: number, dy: number, dx: number, n: number): void;
+  gelu_exact_fwd(x: number, y: number, n: number): void;
+  gelu_exact_bwd(x: number, dy: number, dx: number, n: number): void;
 }
 
 const EXPORT_NAMES = [
   'tanh_f32', 'squash_fwd', 'squash_bwd', 'layernorm_fwd', 'layernorm_bwd', 'rmsnorm_fwd', 'rmsnorm_bwd',
   'transpose_f32',
   'attn_fwd', 'attn_bwd',
+  'adamw_multi', 'sumsq_multi', 'xent_fwd', 'xent_bwd', 'gelu_fwd', 'gelu_bwd', 'gelu_exact_fwd', 'gelu_exact_bwd',
 ] as const;
 
 const PACKAGE_NAME = 'dytlab';

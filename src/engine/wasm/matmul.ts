@@ -20,8 +20,25 @@ import { callKernel, release, replaceWasmKernel, reshaped, wasmKernel, type Kern
  */
 export const MIN_SLICE_MACS = 8192;
 
-export interface MatmulFixStats { batch1Rewrites: number; foldedBatch: number; sliced: number; stock: number }
-export const matmulFixStats: MatmulFixStats = { batch1Rewrites: 0, foldedBatch: 0, sliced: 0, stock: 0 };
+export interface MatmulFixStats { batch1Rewrites: number; flipped: number; foldedBatch: number; sliced: number; stock: number }
+export const matmulFixStats: MatmulFixStats = { batch1Rewrites: 0, flipped: 0, foldedBatch: 0, sliced: 0, stock: 0 };
+
+/**
+ * XNNPACK packs its second operand on every call whose B it has not seen (in
+ * training every B is new: gradients, and weights after each update), at about
+ * 5x the cost of transposing the same number of floats. So a product is run as
+ * C^T = B^T A^T (then transposed back) when that packs the smaller operand
+ * (k*m < k*n) by enough to pay for the extra transposes: for a weight gradient
+ * X^T dY with more output channels than input features, it packs X instead of dY.
+ */
+export const PACK_COST_PER_TRANSPOSE = 5;
+
+/** Whether C = opA(a) opB(b) ([m,k] x [k,n]) is cheaper computed as (opB(b)^T opA(a)^T)^T. */
+export function flipPays(m: number, k: number, n: number, ta: boolean, tb: boolean): boolean {
+  const keep = (ta ? m * k : 0) + (tb ? k * n : 0) + PACK_COST_PER_TRANSPOSE * k * n;
+  const flip = (tb ? 0 : k * n) + (ta ? 0 : m * k) + PACK_COST_PER_TRANSPOSE * k * m + m * n;
+  return flip < keep;
+}
 
 interface Dims { batchA: number; batchB: number; m: number; k: number; n: number }
 
@@ -85,6 +102,15 @@ export function installMatmulFix(): void {
       callKernel(stockBmm, backend, { a: x, b: y }, { transposeA: false, transposeB: false });
 
     if (d.batchA === 1 && d.batchB === 1) {
+      if (macs >= MIN_SLICE_MACS && flipPays(d.m, d.k, d.n, ta, tb)) {
+        matmulFixStats.flipped++;
+        const x = plain(backend, b, 1, d.n, d.k, !tb), y = plain(backend, a, 1, d.k, d.m, !ta);
+        const ct = plainCall(x, y); // [1, n, m]
+        const out = callKernel(transposeK, backend, { x: ct }, { perm: [0, 2, 1] }); // [1, m, n]
+        release(backend, x, y, ct);
+        out.shape = shape;
+        return out;
+      }
       if (!ta && !tb) return stockBmm.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
       matmulFixStats.batch1Rewrites++;
       const x = plain(backend, a, 1, d.m, d.k, ta), y = plain(backend, b, 1, d.k, d.n, tb);
