@@ -10,6 +10,7 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { NotebookJson } from 'dytlab';
 import { router } from './output.js';
+import { progressText } from './progress-line.js';
 import { backendLine, executeCells } from './runner.js';
 
 export interface WorkerJob {
@@ -30,7 +31,9 @@ export type WorkerRecord =
 /** IPC messages to the parent (progress only: the events file is the record). */
 export type WorkerMessage =
   | { t: 'start'; index: number; n: number; total: number }
-  | { t: 'cell'; index: number; n: number; total: number; status: 'ok' | 'error'; durationSec: number };
+  | { t: 'cell'; index: number; n: number; total: number; status: 'ok' | 'error'; durationSec: number }
+  /** A progress bar's text line (progress() in a cell), at most one a second. */
+  | { t: 'progress'; index: number; text: string };
 
 // Stream text goes to the events file as it is written (the kernel coalesces it
 // for up to 50 ms, which a process.exit or a kill in that window would lose).
@@ -42,12 +45,21 @@ async function main(): Promise<void> {
   const fd = openSync(job.eventsPath, 'a');
   const record = (r: WorkerRecord) => { writeSync(fd, `${JSON.stringify(r)}\n`); };
   const send = (m: WorkerMessage) => { try { process.send?.(m); } catch { /* the parent is gone */ } };
+  let lastProgress = 0;
   await executeCells(job.nb, { cwd: job.cwd, ...(job.timeoutSec ? { timeoutSec: job.timeoutSec } : {}), allowErrors: job.allowErrors }, {
     onStart: (index, n, total, count) => {
       record({ t: 'start', index, n, total, count, time: new Date().toISOString() });
       send({ t: 'start', index, n, total });
     },
-    onEvent: (index, e) => record({ t: 'event', index, e }),
+    onEvent: (index, e) => {
+      record({ t: 'event', index, e });
+      const text = progressText(e);
+      const now = Date.now();
+      if (text !== undefined && now - lastProgress >= 1000) {
+        lastProgress = now;
+        send({ t: 'progress', index, text });
+      }
+    },
     onDone: (r, n, total) => {
       record({ t: 'cell', index: r.index, executionCount: r.executionCount ?? 0, status: r.status, durationSec: r.durationSec, startTime: r.startTime, backend: backendLine() });
       send({ t: 'cell', index: r.index, n, total, status: r.status, durationSec: r.durationSec });

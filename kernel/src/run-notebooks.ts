@@ -195,6 +195,10 @@ export interface ExecuteOptions {
   progress?: 'auto' | 'lines' | 'none';
   /** How long past timeoutSec a cell may run before its worker is killed (a cell that ignores the interrupt). */
   killGraceSec?: number;
+  /** The worker's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** Every progress message of the worker (cell start and end, a progress bar's line), e.g. for a status line. */
+  onMessage?: (m: WorkerMessage) => void;
 }
 
 /** Runs one planned notebook in a worker process and writes its reports, whatever happens to the worker. */
@@ -211,10 +215,11 @@ export async function runIsolated(plan: NotebookPlan, o: ExecuteOptions): Promis
   let stderrTail = '';
   const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>((res) => {
     const { file, execArgv } = workerCommand();
-    const child = fork(file, [jobPath], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: process.env });
+    const child = fork(file, [jobPath], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: o.env ?? process.env });
     child.stderr?.on('data', (d: Buffer) => { stderrTail = (stderrTail + d.toString('utf8')).slice(-4000); });
     let killer: NodeJS.Timeout | undefined;
     child.on('message', (m: WorkerMessage) => {
+      o.onMessage?.(m);
       if (m.t === 'start') {
         if (tty) process.stderr.write(`\r\x1b[K${plan.label}: cell ${m.n}/${m.total} (cells[${m.index}]) running`);
         if (o.timeoutSec) {

@@ -14,10 +14,11 @@ export interface RunOptions {
 interface RunNotebooks { runNotebooks(o: RunOptions): Promise<number> }
 
 export type Profile = 'quick' | 'full' | 'study';
-export interface ReproduceOptions { profile: Profile; jobs: number; outDir: string; notebooksDir: string }
+/** jobs: notebooks at a time (default: one per core). */
+export interface ReproduceOptions { profile: Profile; jobs?: number; outDir: string; notebooksDir: string }
 interface Reproduce {
-  reproduce(o: { profile: Profile; jobs: number; notebooksDir: string; outDir: string; cliPath: string }):
-    Promise<{ entries: { status: string; durationSec: number; notebook: string; html: string }[]; index: string; ok: boolean }>;
+  reproduce(o: { profile: Profile; jobs?: number; notebooksDir: string; outDir: string; cliPath: string }):
+    Promise<{ entries: { status: string; durationSec: number; notebook: string; html: string }[]; index: string; ok: boolean; wallSec?: number }>;
 }
 
 export async function runCommand(o: RunOptions): Promise<number> {
@@ -35,8 +36,9 @@ export async function runCommand(o: RunOptions): Promise<number> {
 export async function reproduceCommand(o: ReproduceOptions): Promise<number> {
   const { reproduce } = loadKernelModule<Reproduce>('reproduce');
   const cliPath = join(__dirname, '..', '..', 'bin', 'dytlab.js');
-  const r = await reproduce({ profile: o.profile, jobs: o.jobs, notebooksDir: resolve(o.notebooksDir), outDir: resolve(o.outDir), cliPath });
+  const r = await reproduce({ profile: o.profile, ...(o.jobs ? { jobs: o.jobs } : {}), notebooksDir: resolve(o.notebooksDir), outDir: resolve(o.outDir), cliPath });
   for (const e of r.entries) console.log(`${e.status.padEnd(7)} ${e.durationSec.toFixed(1).padStart(7)} s  ${e.notebook}  -> ${e.html}`);
+  if (r.wallSec !== undefined) console.log(`wall time: ${(r.wallSec / 60).toFixed(1)} min`);
   console.log(`index: ${r.index}`);
   return r.ok ? 0 : 1;
 }

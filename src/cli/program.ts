@@ -147,11 +147,11 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
   program.command('reproduce')
     .description('run every notebook in notebooks/ into reports/, with reports/index.html')
     .addOption(new Option('--profile <name>', 'the notebooks\' profile').choices(['quick', 'full', 'study']).default('quick'))
-    .option('--jobs <n>', 'notebooks at a time', positiveInt, 1)
+    .option('--jobs <n>', 'notebooks at a time (default: one per core, each on its share of the cores)', positiveInt)
     .option('--out <dir>', 'output folder', text, 'reports')
     .option('--notebooks <dir>', 'folder of notebooks', text, 'notebooks')
-    .action(async (o: { profile: Profile; jobs: number; out: string; notebooks: string }) =>
-      done(await reproduceCommand({ profile: o.profile, jobs: o.jobs, outDir: o.out, notebooksDir: o.notebooks })));
+    .action(async (o: { profile: Profile; jobs?: number; out: string; notebooks: string }) =>
+      done(await reproduceCommand({ profile: o.profile, ...(o.jobs ? { jobs: o.jobs } : {}), outDir: o.out, notebooksDir: o.notebooks })));
 
   program.command('figures')
     .description('write the figures executed notebooks saved (saveFigure) as SVG/PNG/PDF with their data (CSV) and provenance (JSON), without re-running them')
