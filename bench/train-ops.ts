@@ -4,17 +4,18 @@
 //      vocab 96, ctx 64; 'gelu' MLP): one fused kernel call vs ~10 tfjs ops per tensor;
 //   2. the global gradient norm (sum of squares over the same tensors);
 //   3. cross-entropy at logits [1024, 96]: forward, forward + backward;
-//   4. GELU (tanh form, and exact) at [1024, 512]: forward, forward + backward;
-//   5. one whole training step of that LM (batch 16: forward, backward, clip, AdamW)
-//      with every training op fused (auto) vs composed (setTrainOpsImpl).
+//   4. GELU (tanh form, and exact) and bias + GELU (the MLP's fc bias folded in) at [1024, 512]:
+//      forward, forward + backward;
+//   5. one whole training step of that LM (batch 16: forward, backward, clip, AdamW), and of the
+//      study ViT (batch 64), with every training op fused (auto) vs composed (setTrainOpsImpl).
 // Prints the medians and composed / fused ratios; writes bench/results/train-ops-wasm-*.json.
 // Usage: node --import tsx bench/train-ops.ts [--quick]
-import { createLM, initBackend, tf } from '../src/index.js';
+import { createLM, createViT, initBackend, tf } from '../src/index.js';
 import type { Tensor } from '../src/index.js';
 import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
 import { crossEntropy } from '../src/train/tasks.js';
 import {
-  crossEntropyOp, geluOp, setTrainOpsImpl, sumOfSquares, trainOpsUnavailable,
+  biasGeluOp, crossEntropyOp, geluOp, setTrainOpsImpl, sumOfSquares, trainOpsUnavailable,
 } from '../src/engine/ops/train-ops.js';
 import type { GeluForm } from '../src/engine/ops/train-ops.js';
 import { machineInfo, median, writeResults } from './support.js';
@@ -106,6 +107,20 @@ function benchGelu(form: GeluForm): void {
     touch(g[0]!);
     tf.dispose(g);
   }));
+  if (form === 'tanh') {
+    const b = tf.randomNormal([shape[1]!], 0, 0.5, 'float32', 10);
+    report(`bias + GELU ${form} [${shape}] forward`, timeBoth(reps, (impl) => {
+      const y = biasGeluOp(x, b, form, impl);
+      touch(y);
+      y.dispose();
+    }));
+    report(`bias + GELU ${form} [${shape}] forward + backward`, timeBoth(reps, (impl) => {
+      const g = tf.grads((t: Tensor, c: Tensor) => biasGeluOp(t, c, form, impl))([x, b], dy);
+      touch(g[1]!);
+      tf.dispose(g);
+    }));
+    b.dispose();
+  }
   tf.dispose([x, dy]);
 }
 
@@ -138,6 +153,33 @@ function benchStep(): void {
   lm.dispose();
 }
 
+/** The study ViT (d64, 4 blocks, 4 heads, patch 7 on 28x28, MLP 2x with bias, mean pool), batch 64: its MLP folds the fc bias. */
+function benchVitStep(): void {
+  const vit = createViT({ imageSize: 28, patchSize: 7, channels: 1, classes: 10, dModel: 64, nLayers: 4, nHeads: 4, mlpRatio: 2, pool: 'mean', seed: 0 });
+  const params = vit.namedParameters().filter((p) => p.trainable);
+  const vars = params.map((p) => p.variable);
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.05 });
+  const x = tf.randomUniform([64, 28, 28, 1], 0, 1, 'float32', 11);
+  const y = tf.randomUniform([64], 0, 10, 'int32', 51);
+  const step = (impl: Impl): void => {
+    setTrainOpsImpl(impl);
+    try {
+      const { value, grads } = tf.variableGrads(() => crossEntropy(vit.apply(x), y), vars);
+      opt.apply(new Map(params.map((p) => [p.name, grads[p.variable.name]!] as [string, Tensor])), 1e-3);
+      value.dataSync();
+      tf.dispose([value, ...Object.values(grads)]);
+    } finally {
+      setTrainOpsImpl('auto');
+    }
+  };
+  const t = timeBoth(quick ? 3 : 11, step, 2);
+  report('ViT training step (batch 64)', t);
+  console.log(`  images/s: fused ${(64 / t.fused * 1000).toFixed(0)}, composed ${(64 / t.composed * 1000).toFixed(0)}`);
+  tf.dispose([x, y]);
+  opt.dispose();
+  vit.dispose();
+}
+
 async function main(): Promise<void> {
   const info = await initBackend('wasm');
   const why = trainOpsUnavailable();
@@ -148,6 +190,7 @@ async function main(): Promise<void> {
   benchGelu('tanh');
   benchGelu('exact');
   benchStep();
+  benchVitStep();
   const file = writeResults('train-ops', 'wasm', { machine: machineInfo(), threads: info.threads, quick, rows });
   console.log(`wrote ${file}`);
 }

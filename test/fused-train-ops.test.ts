@@ -13,14 +13,17 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { initBackend, tf } from '../src/index.js';
 import type { Tensor, Variable } from '../src/engine/tf.js';
-import { simdKernels } from '../src/engine/ops/simd.js';
+import * as fs from 'node:fs';
+import { kernelsWasmPath, simdKernels } from '../src/engine/ops/simd.js';
 import {
-  adamwUpdate, crossEntropyOp, geluOp, sumOfSquares, trainOpsUnavailable, TRAIN_KERNEL_NAMES,
+  adamwUpdate, biasGeluOp, crossEntropyOp, geluOp, setTrainOpsImpl, sumOfSquares, trainOpsUnavailable, TRAIN_KERNEL_NAMES,
 } from '../src/engine/ops/train-ops.js';
 import type { AdamWEntry, GeluForm } from '../src/engine/ops/train-ops.js';
 import { AdamW } from '../src/train/adamw.js';
 import { crossEntropy } from '../src/train/tasks.js';
 import { createLM } from '../src/models/llama.js';
+import { createViT } from '../src/models/vit.js';
+import { runWithHooks } from '../src/hooks/hooks.js';
 import { normals } from './support/numeric.js';
 
 const CHILD = process.env.DYTLAB_TRAIN_OPS_CHILD === '1';
@@ -183,6 +186,40 @@ function checkGelu(): void {
   }
 }
 
+function checkBiasGelu(): void {
+  for (const form of ['tanh', 'exact'] as const) {
+    for (const [rows, C] of [[3, 13], [33, 8], [20, 64], [1, 3]] as const) {
+      const xs = f32(rows * C, 40 + C, 2), bs = f32(C, 41 + C, 0.5), dys = f32(rows * C, 42 + C, 1, 0.2);
+      const x = tf.tensor2d(xs, [rows, C]), b = tf.tensor1d(bs), dy = tf.tensor2d(dys, [rows, C]);
+      const run = (impl: 'fused' | 'composed') => {
+        const out = tf.tidy(() => {
+          const f = (x: Tensor, b: Tensor) => biasGeluOp(x, b, form, impl);
+          return [f(x, b), ...tf.grads(f)([x, b], dy)];
+        });
+        const arrays = out.map(read);
+        tf.dispose(out);
+        return arrays;
+      };
+      const [yf, dxf, dbf] = run('fused'), [yc, dxc, dbc] = run('composed');
+      const yr = new Float64Array(rows * C), dxr = new Float64Array(rows * C), dbr = new Float64Array(C);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < C; c++) {
+          const u = xs[r * C + c]! + bs[c]!;
+          yr[r * C + c] = geluRef[form].f(u);
+          dxr[r * C + c] = dys[r * C + c]! * geluRef[form].d(u);
+          dbr[c]! += dxr[r * C + c]!;
+        }
+      }
+      const ctx = `biasGelu ${form} [${rows}, ${C}]`;
+      assert.ok(errVsScale(yf!, yr) < 3e-6, `${ctx}: y vs float64: ${errVsScale(yf!, yr)}`);
+      assert.ok(errVsScale(dxf!, dxr) < 3e-6, `${ctx}: dx vs float64: ${errVsScale(dxf!, dxr)}`);
+      assert.ok(errVsScale(dbf!, dbr) < 3e-6, `${ctx}: dbias vs float64: ${errVsScale(dbf!, dbr)}`);
+      assert.ok(errVsScale(yf!, yc!) < 5e-6 && errVsScale(dxf!, dxc!) < 3e-5 && errVsScale(dbf!, dbc!) < 3e-5, `${ctx}: fused vs composed`);
+      tf.dispose([x, b, dy]);
+    }
+  }
+}
+
 function checkCrossEntropy(): void {
   for (const [shape, V] of [[[4, 16], 96], [[37], 13], [[5], 3], [[2, 3], 2]] as [number[], number][]) {
     const rows = shape.reduce((a, b) => a * b, 1);
@@ -282,6 +319,7 @@ if (CHILD) {
       result.shared = k?.shared ?? null;
       result.unavailable = trainOpsUnavailable() ?? null;
       checkGelu();
+      checkBiasGelu();
       checkCrossEntropy();
       checkAdamW(3);
       checkSumOfSquares();
@@ -307,6 +345,36 @@ if (CHILD) {
     });
 
     test('GELU (tanh and exact): value and gradient vs float64, fused vs composed', () => checkGelu());
+
+    test('bias + GELU: value, dx and dbias vs float64, fused vs composed', () => checkBiasGelu());
+
+    test('an MLP with a bias folds it into the GELU kernels: same output and gradients as composed; hooks keep the plain path', async () => {
+      const vit = createViT({ imageSize: 8, channels: 1, classes: 3, dModel: 16, nLayers: 1, nHeads: 2, patchSize: 4, seed: 5 });
+      const images = tf.tensor4d(f32(2 * 64, 77), [2, 8, 8, 1]);
+      const vars = vit.namedParameters().filter((p) => p.trainable).map((p) => p.variable);
+      const run = (impl: 'auto' | 'composed') => {
+        setTrainOpsImpl(impl);
+        try {
+          const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(vit.apply(images))) as tf.Scalar, vars);
+          const out = [value.dataSync()[0]!, ...vars.map((v) => read(grads[v.name]!))];
+          tf.dispose([value, ...Object.values(grads)]);
+          return out as [number, ...Float32Array[]];
+        } finally {
+          setTrainOpsImpl('auto');
+        }
+      };
+      const profile = await tf.profile(() => vit.apply(images));
+      assert.ok(profile.kernelNames.includes(TRAIN_KERNEL_NAMES.biasGelu), `the MLP ran ${profile.kernelNames.join(', ')}`);
+      const [lf, ...gf] = run('auto'), [lc, ...gc] = run('composed');
+      assert.ok(Math.abs(lf - lc) <= 1e-5 * Math.abs(lc), `loss fused ${lf} vs composed ${lc}`);
+      gf.forEach((g, i) => assert.ok(errVsScale(g, gc[i]!) < 1e-4, `${vars[i]!.name}: gradient fused vs composed ${errVsScale(g, gc[i]!)}`));
+      // Under a forward scope the MLP takes fc.apply + activation (the hook point sees the same hidden activation).
+      const a = runWithHooks(vit, images, { 'blocks.0.mlp.hidden': () => undefined });
+      const b = vit.apply(images);
+      assert.ok(errVsScale(read(a), read(b)) < 1e-5);
+      tf.dispose([a, b, images]);
+      vit.dispose();
+    });
 
     test('cross-entropy: loss and gradient vs float64 (stable, ignored targets, any rank), NaN propagation', () => checkCrossEntropy());
 
@@ -391,6 +459,58 @@ if (CHILD) {
       tf.dispose([ids, tgt, ...Object.values(saved)]);
       for (const o of [optF, optC, opt2]) o.dispose();
       lmF.dispose(); lmC.dispose();
+    });
+
+    test('the training kernels write only their outputs, and all of them (guarded memory, ragged sizes)', () => {
+      for (const shared of [false, true]) {
+        const file = kernelsWasmPath(shared)!;
+        assert.ok(fs.existsSync(file), `${file} missing`);
+        const memory = shared ? new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true }) : new WebAssembly.Memory({ initial: 16 });
+        const k = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), { env: { memory } }).exports as Record<string, (...a: number[]) => void>;
+        const u32 = new Uint32Array(memory.buffer), f32v = new Float32Array(memory.buffer), i32 = new Int32Array(memory.buffer);
+        const SENTINEL = 0x7fc0beef;
+        const guarded = (label: string, specs: [string, number, 'in' | 'out' | 'inout' | 'int'][], call: (p: Record<string, number>) => void, setup?: (p: Record<string, number>) => void) => {
+          u32.fill(SENTINEL);
+          let at = 68;
+          const p: Record<string, number> = {}, outs: [number, number][] = [];
+          for (const [name, n, role] of specs) {
+            p[name] = at;
+            if (role === 'int') for (let i = 0; i < n; i++) i32[at / 4 + i] = (i * 5) % 7 - 1; // includes -1: an ignored row
+            else if (role !== 'out') f32v.set(f32(n, at, 1), at / 4);
+            if (role === 'out' || role === 'inout') outs.push([at, at + 4 * n]);
+            at += 4 * n + 64;
+          }
+          setup?.(p);
+          const snap = u32.slice(0, at / 4 + 16);
+          call(p);
+          for (let i = 0; i < snap.length; i++) {
+            if (u32[i] !== snap[i]) assert.ok(outs.some(([a, b]) => i * 4 >= a && i * 4 < b), `${label}: wrote byte ${i * 4} outside its outputs`);
+          }
+          for (const [a, b] of outs) for (let o = a; o < b; o += 4) assert.notEqual(u32[o / 4], SENTINEL, `${label}: output byte ${o} unwritten`);
+        };
+        for (const [rows, C] of [[1, 1], [3, 5], [17, 13], [2, 8]] as const) {
+          const n = rows * C, tag = `${shared ? 'shared ' : ''}rows=${rows} C=${C}`;
+          for (const fn of ['gelu_fwd', 'gelu_exact_fwd']) guarded(`${fn} ${tag}`, [['x', n, 'in'], ['y', n, 'out']], (p) => k[fn]!(p.x!, p.y!, n));
+          for (const fn of ['gelu_bwd', 'gelu_exact_bwd']) guarded(`${fn} ${tag}`, [['x', n, 'in'], ['dy', n, 'in'], ['dx', n, 'out']], (p) => k[fn]!(p.x!, p.dy!, p.dx!, n));
+          for (const fn of ['bias_gelu_fwd', 'bias_gelu_exact_fwd']) guarded(`${fn} ${tag}`, [['x', n, 'in'], ['b', C, 'in'], ['y', n, 'out']], (p) => k[fn]!(p.x!, p.b!, p.y!, rows, C));
+          for (const fn of ['bias_gelu_bwd', 'bias_gelu_exact_bwd']) {
+            guarded(`${fn} ${tag}`, [['x', n, 'in'], ['b', C, 'in'], ['dy', n, 'in'], ['dx', n, 'out'], ['db', C, 'out'], ['s', 2 * C, 'out']],
+              (p) => k[fn]!(p.x!, p.b!, p.dy!, p.dx!, p.db!, rows, C, p.s!));
+          }
+          guarded(`xent_fwd ${tag}`, [['x', n, 'in'], ['t', rows, 'int'], ['lse', rows, 'out'], ['out', 1, 'out']], (p) => k.xent_fwd!(p.x!, p.t!, rows, C, p.lse!, p.out!));
+          guarded(`xent_bwd ${tag}`, [['x', n, 'in'], ['t', rows, 'int'], ['lse', rows, 'in'], ['dy', 1, 'in'], ['dx', n, 'out']],
+            (p) => k.xent_bwd!(p.x!, p.t!, p.lse!, p.dy!, rows, C, p.dx!));
+          // AdamW: two entries of n and C floats, parameters into fresh outputs, m and v in place.
+          guarded(`adamw_multi ${tag}`, [['p0', n, 'in'], ['o0', n, 'out'], ['g0', n, 'in'], ['m0', n, 'inout'], ['v0', n, 'inout'],
+            ['p1', C, 'in'], ['o1', C, 'out'], ['g1', C, 'in'], ['m1', C, 'inout'], ['v1', C, 'inout'], ['table', 14, 'in']],
+          (p) => k.adamw_multi!(p.table!, 2, 0.9, 0.1, 0.95, 0.05, 0.1, 0.05, 1e-8, 1e-3, 0.9999, 1), (p) => {
+            i32.set([p.p0!, p.o0!, p.g0!, p.m0!, p.v0!, n, 1, p.p1!, p.o1!, p.g1!, p.m1!, p.v1!, C, 0], p.table! / 4);
+            for (const v of [p.v0!, p.v1!]) f32v.set(f32v.subarray(v / 4, v / 4 + (v === p.v0 ? n : C)).map(Math.abs), v / 4);
+          });
+          guarded(`sumsq_multi ${tag}`, [['x', n, 'in'], ['y', C, 'in'], ['table', 4, 'in'], ['out', 2, 'out']],
+            (p) => k.sumsq_multi!(p.table!, 2, p.out!), (p) => i32.set([p.x!, n, p.y!, C], p.table! / 4));
+        }
+      }
     });
 
     test('same inputs, same bits (no nondeterministic reductions)', () => {

@@ -1,7 +1,8 @@
 // Feed-forward blocks: MLP with GELU (ViT, GPT; or another activation) and SwiGLU (LLaMA).
 import { tf } from '../engine/tf.js';
 import type { Tensor } from '../engine/tf.js';
-import { geluOp } from '../engine/ops/train-ops.js';
+import { biasGeluOp, geluOp, trainOpsFused } from '../engine/ops/train-ops.js';
+import { hooksActive } from '../hooks/context.js';
 import type { Init } from './init.js';
 import { Linear } from './linear.js';
 import { Module, type HookPoint } from './module.js';
@@ -36,8 +37,21 @@ export class MLP extends Module implements FeedForward {
     this.hooks = { hidden: this.hookPoint('hidden'), out: this.hookPoint('out') };
   }
   apply(x: Tensor): Tensor {
-    const h = this.hooks.hidden.apply(this.activation(this.fc.apply(x)));
+    const h = this.hooks.hidden.apply(this.fusedHidden(x) ?? this.activation(this.fc.apply(x)));
     return this.hooks.out.apply(this.proj.apply(h));
+  }
+
+  /**
+   * gelu(fc(x)) with fc's bias add folded into the fused GELU kernels, where that is exactly
+   * what fc.apply would compute: a plain Linear with a bias, the GELU activation, the fused ops
+   * running, and no forward scope (Linear overrides, precision rounding, hooks) entered.
+   */
+  private fusedHidden(x: Tensor): Tensor | undefined {
+    const fc = this.fc;
+    const form = this.activation === gelu ? 'tanh' : this.activation === geluExact ? 'exact' : undefined;
+    if (!form || !fc.bias || Object.getPrototypeOf(fc) !== Linear.prototype || hooksActive() || !trainOpsFused()) return undefined;
+    const x2 = x.reshape([-1, fc.inFeatures]);
+    return biasGeluOp(tf.matMul(x2, fc.weight), fc.bias, form).reshape([...x.shape.slice(0, -1), fc.outFeatures]);
   }
 }
 

@@ -55,6 +55,12 @@ export interface SimdKernels {
   gelu_bwd(x: number, dy: number, dx: number, n: number): void;
   gelu_exact_fwd(x: number, y: number, n: number): void;
   gelu_exact_bwd(x: number, dy: number, dx: number, n: number): void;
+  /** y = gelu(x + bias) over x [rows, C]. */
+  bias_gelu_fwd(x: number, bias: number, y: number, rows: number, C: number): void;
+  bias_gelu_exact_fwd(x: number, bias: number, y: number, rows: number, C: number): void;
+  /** dx = dy gelu'(x + bias), dbias = sum over rows of dx; scratch: C float64. */
+  bias_gelu_bwd(x: number, bias: number, dy: number, dx: number, dbias: number, rows: number, C: number, scratch: number): void;
+  bias_gelu_exact_bwd(x: number, bias: number, dy: number, dx: number, dbias: number, rows: number, C: number, scratch: number): void;
 }
 
 const EXPORT_NAMES = [
@@ -62,6 +68,7 @@ const EXPORT_NAMES = [
   'transpose_f32',
   'attn_fwd', 'attn_bwd',
   'adamw_multi', 'sumsq_multi', 'xent_fwd', 'xent_bwd', 'gelu_fwd', 'gelu_bwd', 'gelu_exact_fwd', 'gelu_exact_bwd',
+  'bias_gelu_fwd', 'bias_gelu_exact_fwd', 'bias_gelu_bwd', 'bias_gelu_exact_bwd',
 ] as const;
 
 const PACKAGE_NAME = 'dytlab';

@@ -19,6 +19,8 @@ import type { KernelImpl } from './types.js';
 export const TRAIN_KERNEL_NAMES = {
   gelu: 'DytlabGelu',
   geluGrad: 'DytlabGeluGrad',
+  biasGelu: 'DytlabBiasGelu',
+  biasGeluGrad: 'DytlabBiasGeluGrad',
   crossEntropy: 'DytlabCrossEntropy',
   crossEntropyGrad: 'DytlabCrossEntropyGrad',
   adamw: 'DytlabAdamW',
@@ -133,6 +135,50 @@ const geluGradKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
   return dx;
 };
 
+function biasGeometry(x: TensorInfo, bias: TensorInfo, ctx: string): { rows: number; C: number } {
+  if (x.shape.length !== 2) throw new Error(`${ctx}: x must be [rows, C], got [${x.shape}]`);
+  const [rows, C] = x.shape as [number, number];
+  if (size(bias.shape) !== C) throw new Error(`${ctx}: bias must have C=${C} elements, got [${bias.shape}]`);
+  return { rows, C };
+}
+
+const biasGeluKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
+  const ctx = `${TRAIN_KERNEL_NAMES.biasGelu} on wasm`;
+  const b = wasmOf(backend, ctx);
+  const ins = inputs as Record<string, TensorInfo>;
+  const x = input(ins, 'x', 'float32', ctx);
+  const bias = input(ins, 'bias', 'float32', ctx);
+  const { rows, C } = biasGeometry(x, bias, ctx);
+  const k = kernelsOrThrow(ctx);
+  const y = b.makeOutput(x.shape, 'float32');
+  if (rows * C > 0) {
+    (attrs?.['form'] === 'exact' ? k.bias_gelu_exact_fwd : k.bias_gelu_fwd)(offsetOf(b, x, ctx), offsetOf(b, bias, ctx), offsetOf(b, y, ctx), rows, C);
+  }
+  return y;
+};
+
+const biasGeluGradKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
+  const ctx = `${TRAIN_KERNEL_NAMES.biasGeluGrad} on wasm`;
+  const b = wasmOf(backend, ctx);
+  const ins = inputs as Record<string, TensorInfo>;
+  const x = input(ins, 'x', 'float32', ctx);
+  const bias = input(ins, 'bias', 'float32', ctx);
+  const dy = input(ins, 'dy', 'float32', ctx);
+  const { rows, C } = biasGeometry(x, bias, ctx);
+  if (size(dy.shape) !== rows * C) throw new Error(`${ctx}: dy shape [${dy.shape}] does not match x shape [${x.shape}]`);
+  const k = kernelsOrThrow(ctx);
+  const dx = b.makeOutput(x.shape, 'float32');
+  const dbias = b.makeOutput(bias.shape, 'float32');
+  const scratch = b.makeOutput([2 * Math.max(1, C)], 'float32'); // C float64
+  try {
+    (attrs?.['form'] === 'exact' ? k.bias_gelu_exact_bwd : k.bias_gelu_bwd)(offsetOf(b, x, ctx), offsetOf(b, bias, ctx),
+      offsetOf(b, dy, ctx), offsetOf(b, dx, ctx), offsetOf(b, dbias, ctx), rows, C, offsetOf(b, scratch, ctx));
+  } finally {
+    b.disposeData(scratch.dataId, true);
+  }
+  return [dx, dbias];
+};
+
 function xentGeometry(logits: TensorInfo, targets: TensorInfo, ctx: string): { rows: number; V: number } {
   if (logits.shape.length < 1) throw new Error(`${ctx}: logits must have rank >= 1`);
   const V = logits.shape[logits.shape.length - 1]!;
@@ -224,6 +270,8 @@ const adamwKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
 const KERNELS: [string, Kfn][] = [
   [TRAIN_KERNEL_NAMES.gelu, geluKernel],
   [TRAIN_KERNEL_NAMES.geluGrad, geluGradKernel],
+  [TRAIN_KERNEL_NAMES.biasGelu, biasGeluKernel],
+  [TRAIN_KERNEL_NAMES.biasGeluGrad, biasGeluGradKernel],
   [TRAIN_KERNEL_NAMES.crossEntropy, xentKernel],
   [TRAIN_KERNEL_NAMES.crossEntropyGrad, xentGradKernel],
   [TRAIN_KERNEL_NAMES.adamw, adamwKernel],
@@ -274,6 +322,34 @@ export function geluOp(x: Tensor, form: GeluForm = 'tanh', impl: KernelImpl = 'a
     return { value: y!, gradFunc: (dy, [sx]) => runKernel(TRAIN_KERNEL_NAMES.geluGrad, { x: sx!, dy }, { form }) };
   });
   return op(x);
+}
+
+/**
+ * gelu(x + bias) for x [rows, C] (a Linear's product before its bias) and bias
+ * [C]: on wasm + SIMD one kernel forward and one backward giving dx and dbias
+ * (the bias add and its gradient's column sum fold into the GELU kernels);
+ * elsewhere gelu(tf.add(x, bias)) composed.
+ */
+export function biasGeluOp(x: Tensor, bias: Tensor, form: GeluForm = 'tanh', impl: KernelImpl = 'auto'): Tensor {
+  if (form !== 'tanh' && form !== 'exact') throw new Error(`biasGeluOp: unknown form '${String(form)}' (tanh or exact)`);
+  const composed = (): Tensor => tf.tidy(() => (form === 'tanh' ? composedGelu : composedGeluExact)(tf.add(x, bias)));
+  const fits = x.dtype === 'float32' && bias.dtype === 'float32' && x.rank === 2 && bias.size === x.shape[1];
+  if (!fits) {
+    if (impl === 'fused') throw new Error(`biasGeluOp: impl 'fused' needs float32 x [rows, C] and bias [C] (got [${x.shape}], [${bias.shape}])`);
+    return composed();
+  }
+  if (!useFused('biasGeluOp', impl)) return composed();
+  const op = tf.customGrad(((x: Tensor, bias: Tensor, save: Save) => {
+    const [y] = runKernel(TRAIN_KERNEL_NAMES.biasGelu, { x, bias }, { form });
+    save([x, bias]);
+    return { value: y!, gradFunc: (dy: Tensor, [sx, sb]: Tensor[]) => runKernel(TRAIN_KERNEL_NAMES.biasGeluGrad, { x: sx!, bias: sb!, dy }, { form }) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: Tensor, bias: Tensor) => Tensor;
+  return op(x, bias);
+}
+
+/** Whether the training ops take their fused path under 'auto' now (wasm + SIMD, not switched to composed). */
+export function trainOpsFused(): boolean {
+  return defaultImpl !== 'composed' && trainOpsUnavailable() === undefined;
 }
 
 // ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ export { layernorm_fwd, layernorm_bwd, rmsnorm_fwd, rmsnorm_bwd } from './simd-n
 export { transpose_f32 } from './simd-layout';
 export { attn_fwd, attn_bwd } from './simd-attention';
 export { adamw_multi, sumsq_multi, xent_fwd, xent_bwd, gelu_fwd, gelu_bwd, gelu_exact_fwd, gelu_exact_bwd } from './simd-train';
+export { bias_gelu_fwd, bias_gelu_exact_fwd, bias_gelu_bwd, bias_gelu_exact_bwd } from './simd-train';
 
 // ---------------------------------------------------------------------------
 // Elementwise tanh over n floats (drop-in for tfjs-wasm's scalar Tanh).

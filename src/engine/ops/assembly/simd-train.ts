@@ -3,7 +3,7 @@
 // exact). Same contract as simd-ops.ts: every pointer is a byte offset on
 // tfjs-wasm's heap, each function writes only the ranges it is pointed at,
 // nothing is owned or allocated here.
-import { exp4, vsplat, loadPartial, storePartial, hsum64 } from './simd-math';
+import { exp4, vsplat, loadPartial, storePartial, hsum64, zeroF32, zeroF64, flushPartials, storeAcc, BLOCK_ROWS } from './simd-math';
 
 // ---------------------------------------------------------------------------
 // AdamW over many tensors in one call. `table` holds `count` entries of 7
@@ -348,4 +348,82 @@ export function gelu_exact_fwd(x: usize, y: usize, n: i32): void {
 
 export function gelu_exact_bwd(x: usize, dy: usize, dx: usize, n: i32): void {
   geluBwdKind(G_EXACT, x, dy, dx, n);
+}
+
+// ---------------------------------------------------------------------------
+// Bias + GELU over rows: y[r, c] = gelu(x[r, c] + bias[c]) (x [rows, C], the
+// product of a Linear without its bias). Backward: with u = x + bias
+// recomputed, dx = dy * gelu'(u) and dbias[c] = sum_r dx[r, c], summed in
+// float32 for BLOCK_ROWS rows into the dbias output, then into float64
+// scratch (C f64), in a fixed order.
+
+@inline function biasGeluFwdKind(kind: i32, x: usize, bias: usize, y: usize, rows: i32, C: i32): void {
+  const rowBytes = <usize>C << 2;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * rowBytes;
+    const yr = y + <usize>r * rowBytes;
+    let c = 0;
+    for (; c + 8 <= C; c += 8) {
+      const off = <usize>c << 2;
+      const a = geluF4(kind, f32x4.add(v128.load(xr + off), v128.load(bias + off)));
+      const b = geluF4(kind, f32x4.add(v128.load(xr + off, 16), v128.load(bias + off, 16)));
+      v128.store(yr + off, a);
+      v128.store(yr + off, b, 16);
+    }
+    for (; c + 4 <= C; c += 4) {
+      const off = <usize>c << 2;
+      v128.store(yr + off, geluF4(kind, f32x4.add(v128.load(xr + off), v128.load(bias + off))));
+    }
+    if (c < C) {
+      const off = <usize>c << 2;
+      const n = C - c;
+      storePartial(yr + off, geluF4(kind, f32x4.add(loadPartial(xr + off, n), loadPartial(bias + off, n))), n);
+    }
+  }
+}
+
+@inline function biasGeluBwdKind(kind: i32, x: usize, bias: usize, dy: usize, dx: usize, dbias: usize,
+  rows: i32, C: i32, scratch: usize): void {
+  const rowBytes = <usize>C << 2;
+  zeroF64(scratch, C);
+  zeroF32(dbias, C);
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * rowBytes;
+    const dyr = dy + <usize>r * rowBytes;
+    const dxr = dx + <usize>r * rowBytes;
+    let c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const off = <usize>c << 2;
+      const g = f32x4.mul(v128.load(dyr + off), geluD4(kind, f32x4.add(v128.load(xr + off), v128.load(bias + off))));
+      v128.store(dxr + off, g);
+      v128.store(dbias + off, f32x4.add(v128.load(dbias + off), g));
+    }
+    if (c < C) {
+      const off = <usize>c << 2;
+      const n = C - c;
+      const g = f32x4.mul(loadPartial(dyr + off, n), geluD4(kind, f32x4.add(loadPartial(xr + off, n), loadPartial(bias + off, n))));
+      storePartial(dxr + off, g, n);
+      storePartial(dbias + off, f32x4.add(loadPartial(dbias + off, n), g), n);
+    }
+    if ((r + 1) % BLOCK_ROWS == 0 || r == rows - 1) flushPartials(dbias, scratch, C);
+  }
+  storeAcc(scratch, dbias, C);
+}
+
+export function bias_gelu_fwd(x: usize, bias: usize, y: usize, rows: i32, C: i32): void {
+  biasGeluFwdKind(G_TANH, x, bias, y, rows, C);
+}
+
+export function bias_gelu_exact_fwd(x: usize, bias: usize, y: usize, rows: i32, C: i32): void {
+  biasGeluFwdKind(G_EXACT, x, bias, y, rows, C);
+}
+
+/** scratch: C float64. */
+export function bias_gelu_bwd(x: usize, bias: usize, dy: usize, dx: usize, dbias: usize, rows: i32, C: i32, scratch: usize): void {
+  biasGeluBwdKind(G_TANH, x, bias, dy, dx, dbias, rows, C, scratch);
+}
+
+/** scratch: C float64. */
+export function bias_gelu_exact_bwd(x: usize, bias: usize, dy: usize, dx: usize, dbias: usize, rows: i32, C: i32, scratch: usize): void {
+  biasGeluBwdKind(G_EXACT, x, bias, dy, dx, dbias, rows, C, scratch);
 }
