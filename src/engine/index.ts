@@ -9,6 +9,8 @@ export {
 export type { SquashShape, KernelImpl, SquashParams } from './ops/index.js';
 export { attentionOp, setAttentionImpl, attentionImpl, fusedAttentionProblem } from './ops/attention-op.js';
 export type { AttentionOpOptions, AttentionRope } from './ops/attention-op.js';
+export { geluOp, biasGeluOp, crossEntropyOp, adamwUpdate, sumOfSquares, setTrainOpsImpl, trainOpsUnavailable } from './ops/train-ops.js';
+export type { GeluForm, AdamWEntry, AdamWStep } from './ops/train-ops.js';
 export { SQUASH, SQUASH_SHAPES, SHAPE_CODES, squashF64, isSquashShape } from './squash-shapes.js';
 export type { SquashShapeDef } from './squash-shapes.js';
 export * from './precision.js';
