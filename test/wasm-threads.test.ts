@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { prepareWasmThreads } from '../src/engine/wasm-threads.js';
+import { workerEnv } from '../src/experiments/sweep-runner.js';
 
 const ROOT = join(__dirname, '..');
 const CHILD = join(__dirname, 'fixtures', 'wasm-threads-child.ts');
@@ -103,7 +104,7 @@ describe('wasm threads: prepareWasmThreads request parsing (no backend needed)',
   test('off when asked to be, with the reason', () => {
     // (Unset means on where there are 2+ CPUs: that is checked in a child process below,
     // since preparing threads here would wrap this process's backend.)
-    for (const v of ['0', 'false', '']) {
+    for (const v of ['0', '1', 'false', '']) {
       process.env.DYTLAB_WASM_THREADS = v;
       const s = prepareWasmThreads();
       assert.equal(s.requested, false, `"${v}"`);
@@ -250,5 +251,15 @@ describe('wasm threads: the self-check at initBackend', () => {
     assert.equal(r.threads, 1);
     assert.match(r.reason ?? '', /failed its self-check \(simulated failure/);
     expectSane(r);
+  });
+});
+
+describe('sweep workers split the cores (workerEnv)', () => {
+  test('N cores / jobs threads each, one thread (0) below 2, a caller-set value kept', () => {
+    assert.equal(workerEnv({}, 2, 2).DYTLAB_WASM_THREADS, '0');
+    assert.equal(workerEnv({}, 1, 2).DYTLAB_WASM_THREADS, '2');
+    assert.equal(workerEnv({}, 2, 8).DYTLAB_WASM_THREADS, '4');
+    assert.equal(workerEnv({}, 3, 8).DYTLAB_WASM_THREADS, '2');
+    assert.equal(workerEnv({ DYTLAB_WASM_THREADS: '3' }, 2, 2).DYTLAB_WASM_THREADS, '3');
   });
 });

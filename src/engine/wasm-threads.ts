@@ -101,10 +101,10 @@ function parseRequest(request: boolean | number | undefined): { threads: number;
     // initBackend turns them off again if the threaded build computes wrongly).
     if (raw === undefined) return { threads: defaultThreads(), auto: true };
     const v = raw.trim().toLowerCase();
-    if (v === '' || v === '0' || v === 'false' || v === 'off' || v === 'no') return { threads: 0 };
-    if (v === '1' || v === 'true' || v === 'on' || v === 'yes') return { threads: defaultThreads() };
+    if (v === '' || v === '0' || v === '1' || v === 'false' || v === 'off' || v === 'no') return { threads: 0 };
+    if (v === 'true' || v === 'on' || v === 'yes') return { threads: defaultThreads() };
     if (/^\d+$/.test(v)) return { threads: Number(v), explicit: true };
-    return { threads: 0, reason: `DYTLAB_WASM_THREADS="${raw}" is not 0/1/true/false or a thread count; threads stay off` };
+    return { threads: 0, reason: `DYTLAB_WASM_THREADS="${raw}" is not true/false or a thread count; threads stay off` };
   }
   if (request === false) return { threads: 0 };
   if (request === true) return { threads: defaultThreads() };
@@ -390,9 +390,9 @@ function wrapFactory(original: Factory): Factory {
 
 /**
  * Call BEFORE tf.setBackend('wasm') / the wasm backend's first initialisation.
- * Reads the request from the argument or env DYTLAB_WASM_THREADS ("1"/"true" =
+ * Reads the request from the argument or env DYTLAB_WASM_THREADS ("true"/"on" =
  * on with one thread per CPU, at least 2; a number >= 2 = that thread count;
- * "0"/"false" = off). Unset: on with one thread per CPU where there are two or
+ * "0"/"1"/"false" = off, i.e. one thread). Unset: on with one thread per CPU where there are two or
  * more (initBackend then runs a threaded self-check and abandons the threads if
  * it fails). A thread count of 1 is single-threaded, i.e. off. When threads
  * cannot be enabled the status says why and the backend stays single-threaded.

@@ -119,11 +119,12 @@ export function defaultJobs(): number {
 /**
  * A worker's environment: unless the caller chose DYTLAB_WASM_THREADS, the
  * cores are split between the workers (jobs workers on N cores: N / jobs wasm
- * threads each, at least 1), so parallel runs do not oversubscribe the CPU.
+ * threads each; 0, i.e. one thread, when that is less than 2), so parallel runs do not oversubscribe the CPU.
  */
 export function workerEnv(env: NodeJS.ProcessEnv, jobs: number, cpus = availableParallelism()): NodeJS.ProcessEnv {
   if (env.DYTLAB_WASM_THREADS !== undefined) return env;
-  return { ...env, DYTLAB_WASM_THREADS: String(Math.max(1, Math.floor(cpus / Math.max(1, jobs)))) };
+  const n = Math.floor(cpus / Math.max(1, jobs));
+  return { ...env, DYTLAB_WASM_THREADS: n >= 2 ? String(n) : '0' };
 }
 
 /** The worker's entry: the built .js beside this file, or the .ts source under tsx. */
