@@ -14,6 +14,8 @@ import {
 } from './js-ops.js';
 import { simdKernels, simdKernelsEnabled, simdKernelsProblem } from './simd.js';
 import type { SimdKernels } from './simd.js';
+import { runRows } from './row-pool.js';
+import { wasmThreadsStatus } from '../wasm-threads.js';
 import { SHAPE_CODES, assertSquashShape } from './types.js';
 import type { SquashShape } from './types.js';
 
@@ -27,6 +29,12 @@ export const KERNEL_NAMES = {
 } as const;
 
 export type FusedBackend = 'cpu' | 'wasm';
+
+/** Threads the wasm backend runs with (the row kernels split across as many). */
+function wasmThreads(): number {
+  const s = wasmThreadsStatus();
+  return s.active ? s.threads : 1;
+}
 
 /**
  * The SIMD squash kernels' tanh: 'fast' (the default; a rational with max
@@ -120,7 +128,7 @@ const squashFwd: KernelSpec = {
       scratchF64: 0,
       js: ([xv, av, sv, gv, bv], [y]) => squashForwardJs(shape, { x: xv!, alpha: av!, s: sv!, gamma: gv!, beta: bv! }, y!, rows, C),
       simd: (k, [xo, ao, so, go, bo], [yo]) =>
-        k.squash_fwd(simdCode(shape), xo!, yo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!, bo!),
+        runRows(k, 'squash_fwd', [simdCode(shape), xo!, yo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!, bo!], wasmThreads()),
     };
   },
 };
@@ -162,7 +170,7 @@ const layerNormFwd: KernelSpec = {
       outShapes: [x!.shape, [rows], [rows]],
       scratchF64: 0,
       js: ([xv, gv, bv], [y, mean, rstd]) => layerNormForwardJs(xv!, gv!, bv!, e, y!, mean!, rstd!, rows, C),
-      simd: (k, [xo, go, bo], [yo, mo, ro]) => k.layernorm_fwd(xo!, yo!, rows, C, go!, bo!, e, mo!, ro!),
+      simd: (k, [xo, go, bo], [yo, mo, ro]) => runRows(k, 'layernorm_fwd', [xo!, yo!, rows, C, go!, bo!, e, mo!, ro!], wasmThreads()),
     };
   },
 };
@@ -196,7 +204,7 @@ const rmsNormFwd: KernelSpec = {
       outShapes: [x!.shape, [rows]],
       scratchF64: 0,
       js: ([xv, gv], [y, rstd]) => rmsNormForwardJs(xv!, gv!, e, y!, rstd!, rows, C),
-      simd: (k, [xo, go], [yo, ro]) => k.rmsnorm_fwd(xo!, yo!, rows, C, go!, e, ro!),
+      simd: (k, [xo, go], [yo, ro]) => runRows(k, 'rmsnorm_fwd', [xo!, yo!, rows, C, go!, e, ro!], wasmThreads()),
     };
   },
 };

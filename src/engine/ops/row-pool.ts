@@ -1,0 +1,182 @@
+// Row-parallel SIMD kernels: with wasm threads on, XNNPACK's matmuls use every
+// core but our own kernels ran on the main thread only. Kernels whose rows are
+// independent (the squash forward, LayerNorm and RMSNorm forwards) can split
+// their rows between the main thread and helper threads that instantiate the
+// same SIMD module on the same shared memory, so every row's result is the
+// same bits whichever thread computes it (nothing is reduced across rows).
+//
+// The hand-off is a few Int32 slots in a SharedArrayBuffer (not in the wasm
+// heap, which the module must not own): the main thread writes the job,
+// bumps SEQ and notifies; each helper claims its share with a compare-exchange
+// before it starts. When the main thread has done its own share and a share is
+// still unclaimed (a helper not scheduled on a busy machine), it claims and
+// computes that share itself instead of waiting, so a busy machine costs at
+// most the single-threaded time.
+//
+// Only on shared memory (threaded wasm) and with DYTLAB_ROW_THREADS unset or
+// > 1; setRowThreads(1) switches it off (benchmarks measure both).
+import { Worker } from 'node:worker_threads';
+
+/** Kernels the pool can split, with the positions of their row-major arguments. */
+export const ROW_KERNELS = {
+  // squash_fwd(kind, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta)
+  squash_fwd: { rows: 3, cols: 4, rowPtrs: [1, 2], perRowPtrs: [] as number[], f32: [] as number[] },
+  // layernorm_fwd(x, y, rows, C, gamma, beta, eps, mean, rstd)
+  layernorm_fwd: { rows: 2, cols: 3, rowPtrs: [0, 1], perRowPtrs: [7, 8], f32: [6] },
+  // rmsnorm_fwd(x, y, rows, C, gamma, eps, rstd)
+  rmsnorm_fwd: { rows: 2, cols: 3, rowPtrs: [0, 1], perRowPtrs: [6], f32: [5] },
+} as const;
+export type RowKernel = keyof typeof ROW_KERNELS;
+const OPS = Object.keys(ROW_KERNELS) as RowKernel[];
+
+/** Below this many floats a job is not worth the hand-off (~10-50 us). */
+export const MIN_POOL_FLOATS = 1 << 16;
+
+// Control block layout (Int32 slots). Per share i (1..helpers): CLAIM_i, DONE_i.
+const SEQ = 0, OP = 1, NSHARES = 2, READY = 3, ARGS = 4, MAX_ARGS = 12, SHARES = ARGS + MAX_ARGS, MAX_HELPERS = 7;
+/** Shares computed by helpers so far (the main thread takes over unclaimed ones). */
+const HELPED = SHARES + 2 * (MAX_HELPERS + 1);
+
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { memory, file, control, index } = workerData;
+const ctl = new Int32Array(control);
+const f32 = new Float32Array(control);
+const k = new WebAssembly.Instance(new WebAssembly.Module(require('node:fs').readFileSync(file)), { env: { memory } }).exports;
+const KERNELS = ${JSON.stringify(ROW_KERNELS)};
+const OPS = ${JSON.stringify(OPS)};
+const SEQ = ${SEQ}, OP = ${OP}, NSHARES = ${NSHARES}, ARGS = ${ARGS}, SHARES = ${SHARES};
+Atomics.add(ctl, ${READY}, 1);
+let seen = Atomics.load(ctl, SEQ);
+for (;;) {
+  Atomics.wait(ctl, SEQ, seen);
+  seen = Atomics.load(ctl, SEQ);
+  const share = index + 1;
+  if (share >= Atomics.load(ctl, NSHARES)) continue;
+  if (Atomics.compareExchange(ctl, SHARES + 2 * share, seen - 1, seen) !== seen - 1) continue; // taken by the main thread
+  const name = OPS[Atomics.load(ctl, OP)];
+  const spec = KERNELS[name];
+  const n = Atomics.load(ctl, NSHARES);
+  const args = [];
+  for (let i = 0; i < 12; i++) args.push(spec.f32.includes(i) ? f32[ARGS + i] : ctl[ARGS + i]);
+  split(spec, args, share, n);
+  k[name](...args);
+  Atomics.add(ctl, ${HELPED}, 1);
+  Atomics.store(ctl, SHARES + 2 * share + 1, seen);
+  Atomics.notify(ctl, SHARES + 2 * share + 1);
+}
+${splitSource()}
+`;
+
+/** Narrows a kernel's arguments to share `share` of `n` (rows split as evenly as possible). Also run in the workers. */
+function splitSource(): string {
+  return `function split(spec, args, share, n) {
+    const rows = args[spec.rows], C = args[spec.cols];
+    const r0 = Math.floor((rows * share) / n), r1 = Math.floor((rows * (share + 1)) / n);
+    args[spec.rows] = r1 - r0;
+    for (const i of spec.rowPtrs) args[i] += r0 * C * 4;
+    for (const i of spec.perRowPtrs) args[i] += r0 * 4;
+  }`;
+}
+// eslint-disable-next-line @typescript-eslint/no-implied-eval
+const split = new Function(`${splitSource()}; return split;`)() as
+  (spec: (typeof ROW_KERNELS)[RowKernel], args: number[], share: number, n: number) => void;
+
+interface Pool { memory: WebAssembly.Memory; ctl: Int32Array; f32: Float32Array; helpers: number; workers: Worker[] }
+
+let pool: Pool | undefined;
+let wanted = defaultRowThreads();
+let lastProblem: string | undefined;
+
+function defaultRowThreads(): number {
+  const raw = process.env.DYTLAB_ROW_THREADS;
+  if (raw === undefined) return Infinity; // as many as the wasm threads
+  const v = Number(raw);
+  return Number.isInteger(v) && v >= 1 ? v : 1;
+}
+
+/** Threads (main included) the row kernels may use: 1 turns the pool off. */
+export function setRowThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`setRowThreads: ${n} is not an integer >= 1`);
+  wanted = n;
+}
+
+/** The pool's state, for status lines and tests. */
+export function rowPoolStatus(): { threads: number; ready: number; helped: number; reason?: string } {
+  if (!pool) return { threads: 1, ready: 0, helped: 0, ...(lastProblem ? { reason: lastProblem } : {}) };
+  return { threads: pool.helpers + 1, ready: Atomics.load(pool.ctl, READY), helped: Atomics.load(pool.ctl, HELPED) };
+}
+
+/**
+ * Starts the helpers for this memory (idempotent; they become ready
+ * asynchronously, and until then every job runs on the main thread).
+ */
+function ensurePool(memory: WebAssembly.Memory, file: string, threads: number): Pool | undefined {
+  if (pool?.memory === memory) return pool;
+  if (pool) stopPool();
+  const helpers = Math.min(MAX_HELPERS, threads - 1);
+  if (helpers < 1) return undefined;
+  try {
+    const control = new SharedArrayBuffer(4 * (HELPED + 1));
+    const p: Pool = { memory, ctl: new Int32Array(control), f32: new Float32Array(control), helpers, workers: [] };
+    for (let i = 0; i < helpers; i++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory, file, control, index: i } });
+      w.unref(); // never keeps the process alive
+      w.on('error', (e) => { lastProblem = `row-kernel helper failed: ${e.message}`; if (pool === p) stopPool(); });
+      p.workers.push(w);
+    }
+    pool = p;
+    return p;
+  } catch (e) {
+    lastProblem = `row-kernel helpers could not start: ${(e as Error).message}`;
+    return undefined;
+  }
+}
+
+function stopPool(): void {
+  for (const w of pool?.workers ?? []) void w.terminate();
+  pool = undefined;
+}
+
+/**
+ * Runs `kernels[name](...args)` with its rows split across the pool when the
+ * memory is shared, the job is large enough and helpers are ready; otherwise
+ * as one call. Results are bitwise the same either way.
+ */
+export function runRows(kernels: { memory: WebAssembly.Memory; shared: boolean; file: string } & Record<RowKernel, (...a: number[]) => void>,
+  name: RowKernel, args: number[], wasmThreads: number): void {
+  const spec = ROW_KERNELS[name];
+  const threads = Math.min(wanted, wasmThreads);
+  const rows = args[spec.rows]!, C = args[spec.cols]!;
+  const p = kernels.shared && threads > 1 && rows >= 2 && rows * C >= MIN_POOL_FLOATS ? ensurePool(kernels.memory, kernels.file, threads) : undefined;
+  // Helpers count themselves ready in shared memory (a training loop never yields to the event loop).
+  if (!p || Atomics.load(p.ctl, READY) < p.helpers) {
+    kernels[name](...args);
+    return;
+  }
+  const n = Math.min(p.helpers + 1, rows);
+  const { ctl, f32 } = p;
+  const seq = ctl[SEQ]! + 1;
+  Atomics.store(ctl, OP, OPS.indexOf(name));
+  Atomics.store(ctl, NSHARES, n);
+  for (let i = 0; i < MAX_ARGS; i++) {
+    if ((spec.f32 as readonly number[]).includes(i)) f32[ARGS + i] = args[i] ?? 0;
+    else ctl[ARGS + i] = args[i] ?? 0;
+  }
+  for (let s = 1; s < n; s++) Atomics.store(ctl, SHARES + 2 * s, seq - 1); // unclaimed
+  Atomics.store(ctl, SEQ, seq);
+  Atomics.notify(ctl, SEQ);
+  const mine = [...args];
+  split(spec, mine, 0, n);
+  kernels[name](...mine);
+  for (let s = 1; s < n; s++) {
+    if (Atomics.compareExchange(ctl, SHARES + 2 * s, seq - 1, seq) === seq - 1) {
+      // Not started by its helper: do it here rather than wait.
+      const theirs = [...args];
+      split(spec, theirs, s, n);
+      kernels[name](...theirs);
+    } else {
+      while (Atomics.load(ctl, SHARES + 2 * s + 1) !== seq) Atomics.wait(ctl, SHARES + 2 * s + 1, Atomics.load(ctl, SHARES + 2 * s + 1), 1000);
+    }
+  }
+}

@@ -1,0 +1,27 @@
+// Row-parallel SIMD kernels (src/engine/ops/row-pool.ts): with wasm threads on,
+// the squash, LayerNorm and RMSNorm forwards split their rows across helper
+// threads on the shared heap. Each row is computed by the same code whichever
+// thread runs it, so the results must be bitwise those of one thread; this runs
+// in a child because the threaded backend is chosen once per process.
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+describe('row pool', () => {
+  test('threaded forwards equal one thread bit for bit, and the helpers really run',
+    { skip: availableParallelism() < 2 ? 'one CPU: wasm threads (and so the pool) are off by design' : false }, () => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'row-pool-child.ts')], {
+        cwd: join(__dirname, '..'), env: { ...process.env, DYTLAB_WASM_THREADS: '2' }, encoding: 'utf8', timeout: 120_000,
+      });
+      const line = r.stdout.split('\n').find((l) => l.startsWith('@@rowpool '));
+      assert.ok(line, `no result (exit ${r.status}):\n${r.stderr.slice(-1500)}`);
+      const j = JSON.parse(line.slice('@@rowpool '.length)) as { threads: number; pool: { threads: number; ready: number }; same: Record<string, boolean>; helped: number };
+      assert.equal(j.threads, 2);
+      assert.equal(j.pool.threads, 2, 'one helper besides the main thread');
+      assert.equal(j.pool.ready, 1, 'the helper instantiated the module on the shared memory');
+      assert.ok(j.helped > 0, 'the helper computed none of 20 large jobs\' shares');
+      assert.deepEqual(j.same, { dyt: true, dytChannel: true, layernorm: true, rmsnorm: true });
+    });
+});
