@@ -128,19 +128,20 @@ export const TWO_OVER_SQRT_PI: f32 = 1.12837916709551257;
 // Numerical Recipes' erfc fit t * exp(-z^2 + P(t)), t = 1/(1 + z/2)
 // (fractional error < 1.2e-7). Both are evaluated and selected per lane.
 // Max abs error is checked against a float64 erf in test/kernels.test.ts.
-@inline export function erf4(u: v128): v128 {
-  const one = vsplat(1.0);
-  const z = f32x4.pmin(f32x4.abs(u), vsplat(6.0)); // erf(6) = 1 - 2e-17
-  const u2 = f32x4.mul(u, u);
+// sum_n (-1)^n u^(2n) / (n! (2n+1)) to n = 7, given u^2: erf(u) = 2/sqrt(pi) u S(u^2).
+@inline export function erfSeries4(u2: v128): v128 {
   let s = f32x4.add(f32x4.mul(u2, vsplat(-1.0 / 75600.0)), vsplat(1.0 / 9360.0));
   s = f32x4.add(f32x4.mul(u2, s), vsplat(-1.0 / 1320.0));
   s = f32x4.add(f32x4.mul(u2, s), vsplat(1.0 / 216.0));
   s = f32x4.add(f32x4.mul(u2, s), vsplat(-1.0 / 42.0));
   s = f32x4.add(f32x4.mul(u2, s), vsplat(1.0 / 10.0));
   s = f32x4.add(f32x4.mul(u2, s), vsplat(-1.0 / 3.0));
-  s = f32x4.add(f32x4.mul(u2, s), one);
-  const small = f32x4.mul(f32x4.mul(u, s), vsplat(TWO_OVER_SQRT_PI));
+  return f32x4.add(f32x4.mul(u2, s), vsplat(1.0));
+}
 
+// erfc(z) for z >= 0: Numerical Recipes' fit t exp(-z^2 + P(t)), t = 1 / (1 + z/2).
+@inline export function erfcFit4(z: v128): v128 {
+  const one = vsplat(1.0);
   const t = f32x4.div(one, f32x4.add(one, f32x4.mul(z, vsplat(0.5))));
   let p = f32x4.add(f32x4.mul(t, vsplat(0.17087277)), vsplat(-0.82215223));
   p = f32x4.add(f32x4.mul(t, p), vsplat(1.48851587));
@@ -151,7 +152,14 @@ export const TWO_OVER_SQRT_PI: f32 = 1.12837916709551257;
   p = f32x4.add(f32x4.mul(t, p), vsplat(0.37409196));
   p = f32x4.add(f32x4.mul(t, p), vsplat(1.00002368));
   p = f32x4.add(f32x4.mul(t, p), vsplat(-1.26551223));
-  const erfc = f32x4.mul(t, exp4(f32x4.sub(p, f32x4.mul(z, z))));
+  return f32x4.mul(t, exp4(f32x4.sub(p, f32x4.mul(z, z))));
+}
+
+@inline export function erf4(u: v128): v128 {
+  const one = vsplat(1.0);
+  const z = f32x4.pmin(f32x4.abs(u), vsplat(6.0)); // erf(6) = 1 - 2e-17
+  const small = f32x4.mul(f32x4.mul(u, erfSeries4(f32x4.mul(u, u))), vsplat(TWO_OVER_SQRT_PI));
+  const erfc = erfcFit4(z);
   // copysign(1 - erfc, u)
   const signBit = v128.and(u, f32x4.splat(-0.0));
   const large = v128.or(f32x4.sub(one, erfc), signBit);

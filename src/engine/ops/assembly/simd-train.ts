@@ -3,7 +3,7 @@
 // exact). Same contract as simd-ops.ts: every pointer is a byte offset on
 // tfjs-wasm's heap, each function writes only the ranges it is pointed at,
 // nothing is owned or allocated here.
-import { exp4, vsplat, loadPartial, storePartial, hsum64, zeroF32, zeroF64, flushPartials, storeAcc, BLOCK_ROWS } from './simd-math';
+import { exp4, erfSeries4, erfcFit4, TWO_OVER_SQRT_PI, vsplat, loadPartial, storePartial, hsum64, zeroF32, zeroF64, flushPartials, storeAcc, BLOCK_ROWS } from './simd-math';
 
 // ---------------------------------------------------------------------------
 // AdamW over many tensors in one call. `table` holds `count` entries of 7
@@ -231,7 +231,6 @@ const GELU_A: f32 = 0.044715;
 const GELU_3A: f32 = 0.134145;
 const INV_SQRT2: f32 = 0.7071067811865476;
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
-const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 
 const G_TANH: i32 = 0;
 const G_EXACT: i32 = 1;
@@ -251,27 +250,8 @@ const G_EXACT: i32 = 1;
   const half = vsplat(0.5);
   const z = f32x4.mul(x, vsplat(INV_SQRT2));
   const az = f32x4.pmin(f32x4.abs(z), vsplat(9.0));
-  const z2 = f32x4.mul(z, z);
-  let s = f32x4.add(f32x4.mul(z2, vsplat(-1.0 / 75600.0)), vsplat(1.0 / 9360.0));
-  s = f32x4.add(f32x4.mul(z2, s), vsplat(-1.0 / 1320.0));
-  s = f32x4.add(f32x4.mul(z2, s), vsplat(1.0 / 216.0));
-  s = f32x4.add(f32x4.mul(z2, s), vsplat(-1.0 / 42.0));
-  s = f32x4.add(f32x4.mul(z2, s), vsplat(1.0 / 10.0));
-  s = f32x4.add(f32x4.mul(z2, s), vsplat(-1.0 / 3.0));
-  s = f32x4.add(f32x4.mul(z2, s), one);
-  const small = f32x4.add(half, f32x4.mul(f32x4.mul(z, s), vsplat(0.5 * TWO_OVER_SQRT_PI)));
-
-  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(az, half)));
-  let p = f32x4.add(f32x4.mul(t, vsplat(0.17087277)), vsplat(-0.82215223));
-  p = f32x4.add(f32x4.mul(t, p), vsplat(1.48851587));
-  p = f32x4.add(f32x4.mul(t, p), vsplat(-1.13520398));
-  p = f32x4.add(f32x4.mul(t, p), vsplat(0.27886807));
-  p = f32x4.add(f32x4.mul(t, p), vsplat(-0.18628806));
-  p = f32x4.add(f32x4.mul(t, p), vsplat(0.09678418));
-  p = f32x4.add(f32x4.mul(t, p), vsplat(0.37409196));
-  p = f32x4.add(f32x4.mul(t, p), vsplat(1.00002368));
-  p = f32x4.add(f32x4.mul(t, p), vsplat(-1.26551223));
-  const hc = f32x4.mul(half, f32x4.mul(t, exp4(f32x4.sub(p, f32x4.mul(az, az))))); // 0.5 erfc(|z|)
+  const small = f32x4.add(half, f32x4.mul(f32x4.mul(z, erfSeries4(f32x4.mul(z, z))), vsplat(0.5 * TWO_OVER_SQRT_PI)));
+  const hc = f32x4.mul(half, erfcFit4(az)); // 0.5 erfc(|z|)
   const large = v128.bitselect(hc, f32x4.sub(one, hc), f32x4.lt(z, vsplat(0.0)));
   // NaN inputs: |z| < 0.5 is false and z < 0 is false, so 1 - hc(NaN) = NaN.
   return v128.bitselect(small, large, f32x4.lt(f32x4.abs(z), half));
