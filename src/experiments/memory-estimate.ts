@@ -220,7 +220,9 @@ function knobs(cfg: RunConfig): Knob[] {
 
 /**
  * Estimate the memory one training run of a (validated) config needs, from the
- * config alone. Drivers: for each field above a small run's value, the share of
+ * config alone. Activations are those the composed ops keep; the fused training
+ * ops on wasm (attention, cross-entropy, GELU) keep fewer, so there it is an
+ * upper bound (test/memory-estimate.test.ts checks both). Drivers: for each field above a small run's value, the share of
  * the total saved by setting it to that value; the fields within 3/4 of the
  * largest saving are named.
  */
