@@ -159,9 +159,16 @@ async function runNewCell(source: string, timeoutMs = 120_000): Promise<{ index:
 }
 
 async function waitCellDone(index: number, timeoutMs: number): Promise<void> {
+  // The prompt number comes with execute_reply on shell; the outputs come on iopub, which may
+  // arrive later. The notebook marks a request's callbacks shell_done and iopub_done (code cells
+  // keep them, clear_on_done false) once it has the reply and the iopub idle: wait for both.
   await page.waitForFunction((i) => {
-    const cell = (window as any).Jupyter.notebook.get_cell(i);
-    return typeof cell.input_prompt_number === 'number';
+    const J = (window as any).Jupyter;
+    const cell = J.notebook.get_cell(i);
+    if (typeof cell.input_prompt_number !== 'number') return false;
+    const id = cell.last_msg_id;
+    const cb = id ? J.notebook.kernel._msg_callbacks[id] : undefined;
+    return !cb || (cb.shell_done && cb.iopub_done);
   }, index, { timeout: timeoutMs, polling: 200 });
 }
 
@@ -180,7 +187,9 @@ describe('the dytlab kernel in classic Jupyter Notebook (headless Chromium)', ()
     const done = await page.waitForFunction(() => {
       const cells = (window as any).Jupyter.notebook.get_cells().filter((c: any) => c.cell_type === 'code');
       const errored = cells.some((c: any) => c.output_area.outputs.some((o: any) => o.output_type === 'error'));
-      return errored || cells.every((c: any) => typeof c.input_prompt_number === 'number') ? { errored } : false;
+      const k = (window as any).Jupyter.notebook.kernel;
+      // (Inline: a named function here would be wrapped in tsx's __name, which the page lacks.)
+      return errored || cells.every((c: any) => typeof c.input_prompt_number === 'number' && (!k._msg_callbacks[c.last_msg_id] || (k._msg_callbacks[c.last_msg_id].shell_done && k._msg_callbacks[c.last_msg_id].iopub_done))) ? { errored } : false;
     }, undefined, { timeout: 840_000, polling: 500 });
     await screenshot('run-all-figure', '#notebook .output_area svg.main-svg');
     const state = await page.evaluate(() => {
