@@ -118,13 +118,20 @@ function checkStructure(variant, binary, text) {
 // sentinel, run every export over awkward sizes, and verify that only the
 // declared outputs changed.
 
+// gemm_f32's scratch, read from its source so the guard checks the real size.
+const GEMM_PACK_FLOATS = (() => {
+  const src = fs.readFileSync(path.join(root, 'src/engine/ops/assembly/simd-gemm.ts'), 'utf8');
+  const kc = src.match(/export const GEMM_KC: i32 = (\d+);/), nc = src.match(/export const GEMM_NC: i32 = (\d+);/);
+  if (!kc || !nc || !/GEMM_PACK_FLOATS: i32 = GEMM_KC \* GEMM_NC \+ 8;/.test(src)) throw new Error('scripts/build-ops.mjs: cannot read GEMM_KC / GEMM_NC / GEMM_PACK_FLOATS from simd-gemm.ts');
+  return Number(kc[1]) * Number(nc[1]) + 8;
+})();
 const SENTINEL = 0x7fc0beef; // a NaN payload that no kernel computes
 const GAP = 64; // bytes between buffers
 
 function guardCheck(variant, mod) {
   const memory = variant.shared
-    ? new WebAssembly.Memory({ initial: 4, maximum: SHARED_MAX_PAGES, shared: true })
-    : new WebAssembly.Memory({ initial: 4 });
+    ? new WebAssembly.Memory({ initial: 64, maximum: SHARED_MAX_PAGES, shared: true })
+    : new WebAssembly.Memory({ initial: 64 });
   const k = new WebAssembly.Instance(mod, { env: { memory } }).exports;
   const u32 = new Uint32Array(memory.buffer);
   const f32 = new Float32Array(memory.buffer);
@@ -132,13 +139,16 @@ function guardCheck(variant, mod) {
   const rand = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32 * 4 - 2; };
 
   const runCase = (label, specs, call) => {
-    u32.fill(SENTINEL);
+    // Sentinel over everything this case lays out (and a gap past it), not the whole memory.
+    u32.fill(SENTINEL, 0, Math.min(u32.length, (GAP + 4 + specs.reduce((t, [, floats]) => t + floats * 4 + GAP, 0) + 2 * GAP) / 4));
     let at = GAP + 4; // deliberately not 16-byte aligned
     const ptr = {};
     const allowed = [];
+    const scratch = [];
     for (const [name, floats, role] of specs) {
       ptr[name] = at;
       if (role === 'in') for (let i = 0; i < floats; i++) f32[at / 4 + i] = rand();
+      else if (role === 'scratch') scratch.push([at, at + floats * 4]); // may be written, need not be
       else allowed.push([at, at + floats * 4]);
       at += floats * 4 + GAP;
     }
@@ -147,7 +157,7 @@ function guardCheck(variant, mod) {
     for (let i = 0; i < before.length; i++) {
       if (u32[i] === before[i]) continue;
       const byte = i * 4;
-      if (!allowed.some(([a, b]) => byte >= a && byte < b)) {
+      if (![...allowed, ...scratch].some(([a, b]) => byte >= a && byte < b)) {
         throw new BuildError(`${variant.file}: ${label} wrote outside its outputs at byte ${byte}`);
       }
     }
@@ -188,6 +198,16 @@ function guardCheck(variant, mod) {
       runCase(`rmsnorm_fwd(rows=${rows} C=${C})`,
         [['x', n, 'in'], ['gamma', C, 'in'], ['y', n, 'out'], ['rstd', rows, 'out']],
         (p) => k.rmsnorm_fwd(p.x, p.y, rows, C, p.gamma, 1e-5, p.rstd));
+      // gemm_f32: every layout, ragged M/N, and K past one k block (GEMM_KC = 256) so
+      // the accumulate path runs; C and the pack scratch are its only outputs.
+      for (const flags of [0, 1, 2, 3]) {
+        for (const K of [1, 5, 300]) {
+          const M = rows + 4, N = C + 5 + (C === 16 ? 600 : 0); // N > GEMM_NC once: two column panels
+          runCase(`gemm_f32(flags=${flags} M=${M} N=${N} K=${K})`,
+            [['a', M * K, 'in'], ['b', K * N, 'in'], ['c', M * N, 'out'], ['pack', GEMM_PACK_FLOATS, 'scratch']],
+            (p) => k.gemm_f32(flags, M, N, K, p.a, flags & 1 ? M : K, p.b, flags & 2 ? K : N, p.c, N, p.pack));
+        }
+      }
       runCase(`rmsnorm_bwd(rows=${rows} C=${C})`,
         [['x', n, 'in'], ['dy', n, 'in'], ['gamma', C, 'in'], ['rstd', rows, 'in'],
           ['dx', n, 'out'], ['dgamma', C, 'out'], ['scratch', 2 * C, 'out']],

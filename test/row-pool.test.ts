@@ -1,5 +1,5 @@
 // Row-parallel SIMD kernels (src/engine/ops/row-pool.ts): with wasm threads on,
-// the squash, LayerNorm and RMSNorm forwards split their rows across helper
+// the squash, LayerNorm and RMSNorm forwards and the matrix product split their rows across helper
 // threads on the shared heap. Each row is computed by the same code whichever
 // thread runs it, so the results must be bitwise those of one thread; this runs
 // in a child because the threaded backend is chosen once per process.
@@ -8,8 +8,17 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { GEMM_PACK_FLOATS } from '../src/engine/ops/row-pool.js';
 
 describe('row pool', () => {
+  test('the pool gives each product share the scratch the SIMD module uses (GEMM_PACK_FLOATS = GEMM_KC * GEMM_NC + 8)', () => {
+    const src = readFileSync(join(__dirname, '..', 'src', 'engine', 'ops', 'assembly', 'simd-gemm.ts'), 'utf8');
+    const kc = /export const GEMM_KC: i32 = (\d+);/.exec(src), nc = /export const GEMM_NC: i32 = (\d+);/.exec(src);
+    assert.ok(kc && nc && /GEMM_PACK_FLOATS: i32 = GEMM_KC \* GEMM_NC \+ 8;/.test(src), 'simd-gemm.ts no longer states GEMM_KC / GEMM_NC / GEMM_PACK_FLOATS as this test reads them');
+    assert.equal(GEMM_PACK_FLOATS, Number(kc[1]) * Number(nc[1]) + 8);
+  });
+
   test('threaded forwards equal one thread bit for bit, and the helpers really run',
     { skip: availableParallelism() < 2 ? 'one CPU: wasm threads (and so the pool) are off by design' : false }, () => {
       const r = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'row-pool-child.ts')], {
@@ -22,6 +31,6 @@ describe('row pool', () => {
       assert.equal(j.pool.threads, 2, 'one helper besides the main thread');
       assert.equal(j.pool.ready, 1, 'the helper instantiated the module on the shared memory');
       assert.ok(j.helped > 0, 'the helper computed none of 20 large jobs\' shares');
-      assert.deepEqual(j.same, { dyt: true, dytChannel: true, layernorm: true, rmsnorm: true });
+      assert.deepEqual(j.same, { dyt: true, dytChannel: true, layernorm: true, rmsnorm: true, matmul: true, matmulTransposed: true });
     });
 });

@@ -4,7 +4,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, tf } from '../src/index.js';
-import { flipPays, matmulFixStats } from '../src/engine/wasm/matmul.js';
+import { flipPays, matmulFixStats, setSimdGemmEnabled, simdGemmActive } from '../src/engine/wasm/matmul.js';
 import { simdTanhActive } from '../src/engine/wasm/setup.js';
 import { swapPlan, transposeStats } from '../src/engine/wasm/transpose.js';
 import { gatherStats } from '../src/engine/wasm/gather.js';
@@ -47,14 +47,94 @@ describe('wasm engine fixes', () => {
   cases.push(['transposeA, weight gradient with fewer outputs than inputs (keeps)', [256, 96], [256, 24], true, false, 'batch1Rewrites']);
   for (const [name, sa, sb, ta, tb, given] of cases) {
     const route = batch1Route(sa, sb, ta, tb, given);
-    test(`matmul ${name} goes through the XNNPACK route (${route}) and equals cpu`, async () => {
+    test(`matmul ${name} goes through the XNNPACK route (${route}) when the SIMD product is off, and equals cpu`, async () => {
       const a = normals(sa.reduce((p, d) => p * d), 1), b = normals(sb.reduce((p, d) => p * d), 2);
       const before = matmulFixStats[route];
+      setSimdGemmEnabled(false);
+      try {
+        const { cpu, wasm } = await onBoth(() => tf.matMul(tf.tensor(f32(a), sa), tf.tensor(f32(b), sb), ta, tb));
+        assert.ok(matmulFixStats[route] > before, `the ${route} route was not taken`);
+        assert.ok(maxRelErr(wasm, cpu) < 1e-5, `rel err ${maxRelErr(wasm, cpu)}`);
+      } finally { setSimdGemmEnabled(true); }
+    });
+    test(`matmul ${name} goes through the SIMD product by default, and equals cpu`, async () => {
+      const a = normals(sa.reduce((p, d) => p * d), 1), b = normals(sb.reduce((p, d) => p * d), 2);
+      const before = matmulFixStats.simd;
       const { cpu, wasm } = await onBoth(() => tf.matMul(tf.tensor(f32(a), sa), tf.tensor(f32(b), sb), ta, tb));
-      assert.ok(matmulFixStats[route] > before, `the ${route} route was not taken`);
+      assert.ok(simdGemmActive(), 'the SIMD module is loaded');
+      assert.ok(matmulFixStats.simd > before, 'the SIMD route was not taken');
       assert.ok(maxRelErr(wasm, cpu) < 1e-5, `rel err ${maxRelErr(wasm, cpu)}`);
     });
   }
+
+  /** op(A) op(B) in float64, from the float32 inputs, batch dims broadcast numpy-style (written here, not the kernel's loops). */
+  function matmulRef(a: Float32Array, sa: number[], b: Float32Array, sb: number[], ta: boolean, tb: boolean): { out: Float64Array; abs: Float64Array; k: number; shape: number[] } {
+    const ra = sa.length, rb = sb.length;
+    const [m, k] = ta ? [sa[ra - 1]!, sa[ra - 2]!] : [sa[ra - 2]!, sa[ra - 1]!];
+    const n = tb ? sb[rb - 2]! : sb[rb - 1]!;
+    const ba = sa.slice(0, -2), bb = sb.slice(0, -2);
+    const len = Math.max(ba.length, bb.length);
+    const pad = (s: number[]) => [...new Array<number>(len - s.length).fill(1), ...s];
+    const pa = pad(ba), pb = pad(bb), bo = pa.map((x, i) => Math.max(x, pb[i]!));
+    const batches = bo.reduce((p, d) => p * d, 1);
+    const out = new Float64Array(batches * m * n), abs = new Float64Array(batches * m * n);
+    for (let flat = 0; flat < batches; flat++) {
+      // Batch index -> offsets in a and b (size-1 dims broadcast).
+      let rem = flat, ia = 0, ib = 0, stA = 1, stB = 1;
+      for (let d = len - 1; d >= 0; d--) {
+        const idx = rem % bo[d]!; rem = Math.floor(rem / bo[d]!);
+        ia += (pa[d] === 1 ? 0 : idx) * stA; ib += (pb[d] === 1 ? 0 : idx) * stB;
+        stA *= pa[d]!; stB *= pb[d]!;
+      }
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let acc = 0, accAbs = 0;
+          for (let q = 0; q < k; q++) {
+            const av = a[ia * m * k + (ta ? q * m + i : i * k + q)]!;
+            const bv = b[ib * k * n + (tb ? j * k + q : q * n + j)]!;
+            acc += av * bv;
+            accAbs += Math.abs(av * bv);
+          }
+          out[flat * m * n + i * n + j] = acc;
+          abs[flat * m * n + i * n + j] = accAbs;
+        }
+      }
+    }
+    return { out, abs, k, shape: [...bo, m, n] };
+  }
+
+  test('the SIMD product equals a float64 reference: every layout, ragged sizes, K past one k block, broadcast batches', async () => {
+    await initBackend('wasm');
+    const shapes: [number[], number[], boolean, boolean][] = [
+      [[37, 300], [300, 13], false, false], // K > GEMM_KC (256): partial sums added block by block
+      [[300, 37], [300, 13], true, false],
+      [[37, 300], [13, 300], false, true],
+      [[300, 37], [13, 300], true, true],
+      [[5, 1, 9], [9, 8], false, false], // M = 1 per batch, shared B folded into rows
+      [[3, 6, 7], [1, 7, 11], false, false], // batch of B is 1: broadcast
+      [[1, 6, 7], [4, 7, 11], false, false], // batch of A is 1
+      [[2, 3, 10, 6], [2, 3, 10, 5], true, false], // 4-D batches, A^T
+      [[0, 5], [5, 4], false, false], // empty
+      [[6, 0], [0, 4], false, false], // K = 0: zeros
+    ];
+    for (const [sa, sb, ta, tb] of shapes) {
+      const a = f32(normals(sa.reduce((p, d) => p * d, 1), 11)), b = f32(normals(sb.reduce((p, d) => p * d, 1), 12));
+      const ref = matmulRef(a, sa, b, sb, ta, tb);
+      const before = matmulFixStats.simd;
+      const got = tf.tidy(() => tf.matMul(tf.tensor(a, sa), tf.tensor(b, sb), ta, tb));
+      assert.ok(matmulFixStats.simd > before, `[${sa}] x [${sb}]: the SIMD route was not taken`);
+      assert.deepEqual(got.shape, ref.shape, `[${sa}] x [${sb}] ta=${ta} tb=${tb}: shape`);
+      const v = got.dataSync();
+      got.dispose();
+      // Float32 summation's bound: |error| <= (K + 1) u sum |a b|, u = 2^-24 (a wrong kernel is off by O(|a b|)).
+      let worst = 0;
+      for (let i = 0; i < v.length; i++) {
+        const bound = (ref.k + 1) * 2 ** -24 * ref.abs[i]! + 1e-30;
+        worst = Math.max(worst, Math.abs(v[i]! - ref.out[i]!) / bound);
+      }
+      assert.ok(worst <= 1, `[${sa}] x [${sb}] ta=${ta} tb=${tb}: error ${worst.toFixed(2)}x the float32 summation bound`);
+    }
+  });
 
   /** Transpose by index arithmetic, written here independently of the kernel. */
   function transposeRef(x: Float32Array, shape: number[], perm: number[]): Float32Array {
@@ -142,9 +222,9 @@ describe('wasm engine fixes', () => {
         [tf.tensor(f32(a), [24, 40]), tf.tensor(f32(b), [40, 16])]);
       return tf.concat([ga!.flatten(), gb!.flatten()]);
     };
-    const before = matmulFixStats.batch1Rewrites + matmulFixStats.flipped;
+    const before = matmulFixStats.simd;
     const { cpu, wasm } = await onBoth(f);
-    assert.ok(matmulFixStats.batch1Rewrites + matmulFixStats.flipped >= before + 2, 'both gradient products rewritten');
+    assert.ok(matmulFixStats.simd >= before + 3, 'the forward and both gradient products go to the SIMD product');
     assert.ok(maxRelErr(wasm, cpu) < 1e-5);
   });
 

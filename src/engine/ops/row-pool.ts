@@ -1,6 +1,6 @@
-// Row-parallel SIMD kernels: with wasm threads on, XNNPACK's matmuls use every
-// core but our own kernels ran on the main thread only. Kernels whose rows are
-// independent (the squash forward, LayerNorm and RMSNorm forwards) can split
+// Row-parallel SIMD kernels: tfjs-wasm's threads serve only its own XNNPACK
+// kernels, and our kernels ran on the main thread only. Kernels whose rows are independent (the squash
+// forward, LayerNorm and RMSNorm forwards, the matrix product) can split
 // their rows between the main thread and helper threads that instantiate the
 // same SIMD module on the same shared memory, so every row's result is the
 // same bits whichever thread computes it (nothing is reduced across rows).
@@ -25,12 +25,22 @@ export const ROW_KERNELS = {
   layernorm_fwd: { rows: 2, cols: 3, rowPtrs: [0, 1], perRowPtrs: [7, 8], f32: [6] },
   // rmsnorm_fwd(x, y, rows, C, gamma, eps, rstd)
   rmsnorm_fwd: { rows: 2, cols: 3, rowPtrs: [0, 1], perRowPtrs: [6], f32: [5] },
+  // gemm_f32(flags, M, N, K, a, lda, b, ldb, c, ldc, pack): the rows of C split (see split()),
+  // each share with its own GEMM_PACK_FLOATS of scratch (pack holds one per thread).
+  gemm_f32: { rows: 1, cols: 2, rowPtrs: [] as number[], perRowPtrs: [] as number[], f32: [] as number[], gemm: true },
 } as const;
 export type RowKernel = keyof typeof ROW_KERNELS;
 const OPS = Object.keys(ROW_KERNELS) as RowKernel[];
 
 /** Below this many floats a job is not worth the hand-off (~10-50 us). */
 export const MIN_POOL_FLOATS = 1 << 16;
+/** Below this many multiply-adds a product is not worth it (~20 us on one thread at ~50 GFLOP/s). */
+export const MIN_POOL_MACS = 1 << 19;
+/** Must equal GEMM_PACK_FLOATS in assembly/simd-gemm.ts (GEMM_KC * GEMM_NC + 8; test/row-pool.test.ts checks). */
+export const GEMM_PACK_FLOATS = 256 * 512 + 8;
+
+/** How long the main thread sleeps between checks of a helper's share (ms). */
+const WAIT_MS = 0.5;
 
 // Control block layout (Int32 slots). Per share i (1..helpers): CLAIM_i, DONE_i.
 const SEQ = 0, OP = 1, NSHARES = 2, READY = 3, ARGS = 4, MAX_ARGS = 12, SHARES = ARGS + MAX_ARGS, MAX_HELPERS = 7;
@@ -74,6 +84,13 @@ function splitSource(): string {
     const rows = args[spec.rows], C = args[spec.cols];
     const r0 = Math.floor((rows * share) / n), r1 = Math.floor((rows * (share + 1)) / n);
     args[spec.rows] = r1 - r0;
+    if (spec.gemm) {
+      // Row r0 of op(A) starts r0 floats in (A^T given) or r0 rows in; C at row r0; own scratch.
+      args[4] += r0 * ((args[0] & 1) ? 4 : args[5] * 4);
+      args[8] += r0 * args[9] * 4;
+      args[10] += share * ${GEMM_PACK_FLOATS * 4};
+      return;
+    }
     for (const i of spec.rowPtrs) args[i] += r0 * C * 4;
     for (const i of spec.perRowPtrs) args[i] += r0 * 4;
   }`;
@@ -148,7 +165,8 @@ export function runRows(kernels: { memory: WebAssembly.Memory; shared: boolean; 
   const spec = ROW_KERNELS[name];
   const threads = Math.min(wanted, wasmThreads);
   const rows = args[spec.rows]!, C = args[spec.cols]!;
-  const p = kernels.shared && threads > 1 && rows >= 2 && rows * C >= MIN_POOL_FLOATS ? ensurePool(kernels.memory, kernels.file, threads) : undefined;
+  const big = 'gemm' in spec ? rows * C * args[3]! >= MIN_POOL_MACS : rows * C >= MIN_POOL_FLOATS;
+  const p = kernels.shared && threads > 1 && rows >= 2 && big ? ensurePool(kernels.memory, kernels.file, threads) : undefined;
   // Helpers count themselves ready in shared memory (a training loop never yields to the event loop).
   if (!p || Atomics.load(p.ctl, READY) < p.helpers) {
     kernels[name](...args);
@@ -176,7 +194,9 @@ export function runRows(kernels: { memory: WebAssembly.Memory; shared: boolean; 
       split(spec, theirs, s, n);
       kernels[name](...theirs);
     } else {
-      while (Atomics.load(ctl, SHARES + 2 * s + 1) !== seq) Atomics.wait(ctl, SHARES + 2 * s + 1, Atomics.load(ctl, SHARES + 2 * s + 1), 1000);
+      // Short waits: seen here, a helper's store + notify sometimes failed to wake this wait
+      // (it ran to its timeout with the share done), so a long timeout cost whole seconds.
+      while (Atomics.load(ctl, SHARES + 2 * s + 1) !== seq) Atomics.wait(ctl, SHARES + 2 * s + 1, Atomics.load(ctl, SHARES + 2 * s + 1), WAIT_MS);
     }
   }
 }

@@ -36,6 +36,12 @@ export interface SimdKernels {
     dx: number, dgamma: number, scratch: number): void;
   /** y [batch, C, R, D] = x [batch, R, C, D] with the middle axes swapped (4-byte elements). */
   transpose_f32(x: number, y: number, batch: number, R: number, C: number, D: number): void;
+  /**
+   * C [M, ldc] = op(A) op(B) (simd-gemm.ts): flags bit 0 = A given as A^T ([K, lda]), bit 1 = B given
+   * as B^T ([N, ldb]); pack: GEMM_PACK_FLOATS floats of scratch.
+   */
+  gemm_f32(flags: number, M: number, N: number, K: number, a: number, lda: number, b: number, ldb: number,
+    c: number, ldc: number, pack: number): void;
   /** Fused attention (simd-attention.ts): z, P from qkv; scratch 3 Tp D + 4 Tp floats. */
   attn_fwd(qkv: number, z: number, P: number, scratch: number, B: number, T: number, H: number, D: number,
     causal: number, scale: number, rope: number, cos: number, sin: number): void;
@@ -65,7 +71,7 @@ export interface SimdKernels {
 
 const EXPORT_NAMES = [
   'tanh_f32', 'squash_fwd', 'squash_bwd', 'layernorm_fwd', 'layernorm_bwd', 'rmsnorm_fwd', 'rmsnorm_bwd',
-  'transpose_f32',
+  'transpose_f32', 'gemm_f32',
   'attn_fwd', 'attn_bwd',
   'adamw_multi', 'sumsq_multi', 'xent_fwd', 'xent_bwd', 'gelu_fwd', 'gelu_bwd', 'gelu_exact_fwd', 'gelu_exact_bwd',
   'bias_gelu_fwd', 'bias_gelu_exact_fwd', 'bias_gelu_bwd', 'bias_gelu_exact_bwd',

@@ -1,10 +1,16 @@
-// Keep matrix products on XNNPACK.
+// Matrix products on the wasm backend.
 //
-// tfjs-backend-wasm 4.22 sends a product to XNNPACK (~20 GFLOP/s per thread)
-// only when both operands have batch 1 and no transpose flag; everything else,
-// including every matmul gradient (they use transpose flags) and the batched
-// attention products, runs a scalar loop at ~1-2 GFLOP/s. These wrappers
-// rewrite the slow cases into fast ones:
+// tfjs-backend-wasm 4.22 sends a product to XNNPACK only when both operands
+// have batch 1 and no transpose flag; everything else, including every matmul
+// gradient (they use transpose flags) and batched products, runs a scalar loop
+// at ~1-2 GFLOP/s. And XNNPACK repacks B whenever B is a tensor it has not
+// seen, which in training is every call.
+//
+// First choice, when the SIMD module is loaded: our own product
+// (assembly/simd-gemm.ts, ~55-60 GFLOP/s per thread in bench/matmul), which
+// reads transposed operands in place, runs batches as pointer offsets and
+// splits its rows across the row pool's threads. Otherwise these wrappers
+// rewrite the slow cases into XNNPACK ones:
 //   - a transpose flag becomes an explicit Transpose (memory-bound, cheap);
 //   - [B, m, k] x [k, n] (weights shared across the batch) becomes one
 //     [B*m, k] x [k, n] product;
@@ -13,6 +19,10 @@
 // Products too small to amortise XNNPACK's per-call set-up keep the stock path.
 import type { KernelConfig, TensorInfo } from '../tf.js';
 import { callKernel, release, replaceWasmKernel, reshaped, wasmKernel, type KernelFn, type WasmBackendLike } from './op-utils.js';
+import { heapOffset } from '../ops/backend-access.js';
+import { simdKernels } from '../ops/simd.js';
+import { GEMM_PACK_FLOATS, runRows } from '../ops/row-pool.js';
+import { wasmThreadsStatus } from '../wasm-threads.js';
 
 /**
  * Below this many multiply-adds per slice the stock kernel's loop beats XNNPACK's per-call
@@ -20,8 +30,56 @@ import { callKernel, release, replaceWasmKernel, reshaped, wasmKernel, type Kern
  */
 export const MIN_SLICE_MACS = 8192;
 
-export interface MatmulFixStats { batch1Rewrites: number; flipped: number; foldedBatch: number; sliced: number; stock: number }
-export const matmulFixStats: MatmulFixStats = { batch1Rewrites: 0, flipped: 0, foldedBatch: 0, sliced: 0, stock: 0 };
+export interface MatmulFixStats { simd: number; batch1Rewrites: number; flipped: number; foldedBatch: number; sliced: number; stock: number }
+export const matmulFixStats: MatmulFixStats = { simd: 0, batch1Rewrites: 0, flipped: 0, foldedBatch: 0, sliced: 0, stock: 0 };
+
+let simdGemm = process.env.DYTLAB_SIMD_GEMM !== '0';
+
+/** Use our SIMD product (default) or only the XNNPACK rewrites (benchmarks measure both in one process). */
+export function setSimdGemmEnabled(on: boolean): void {
+  simdGemm = on;
+}
+
+/** Whether products go to the SIMD module: switched on and the module loaded. */
+export function simdGemmActive(): boolean {
+  return simdGemm && simdKernels() !== null;
+}
+
+/**
+ * C = opA(a) opB(b) with the SIMD module, or null when it cannot: the module is
+ * off or missing, or the batch dims broadcast other than "equal, or one side 1".
+ */
+function simdProduct(backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, ta: boolean, tb: boolean, shape: number[]): TensorInfo | null {
+  if (!simdGemm) return null;
+  const d = dims(a, b, ta, tb);
+  if (d.batchA !== d.batchB && d.batchA !== 1 && d.batchB !== 1) return null;
+  // Batch dims of the same total that are laid out differently ([2,3] against [3,2]) broadcast: leave them to tfjs.
+  if (d.batchA === d.batchB && d.batchA > 1 && a.shape.slice(0, -2).join() !== b.shape.slice(0, -2).join()) return null;
+  const k = simdKernels();
+  if (k === null) return null;
+  matmulFixStats.simd++;
+  const out = backend.makeOutput(shape, 'float32');
+  const batch = Math.max(d.batchA, d.batchB);
+  if (batch * d.m * d.n === 0) return out;
+  const s = wasmThreadsStatus();
+  const threads = s.active ? s.threads : 1;
+  // One panel of scratch per thread the pool may use (it splits into at most `threads` shares).
+  const pack = backend.makeOutput([threads * GEMM_PACK_FLOATS], 'float32');
+  const ao = heapOffset(backend, a), bo = heapOffset(backend, b), co = heapOffset(backend, out), po = heapOffset(backend, pack);
+  const flags = (ta ? 1 : 0) | (tb ? 2 : 0);
+  const lda = ta ? d.m : d.k, ldb = tb ? d.k : d.n;
+  if (d.batchB === 1 && !ta) {
+    // Shared B: the batch of A is more rows of one product.
+    runRows(k, 'gemm_f32', [flags, batch * d.m, d.n, d.k, ao, lda, bo, ldb, co, d.n, po], threads);
+  } else {
+    const sa = d.batchA === 1 ? 0 : 4 * d.m * d.k, sb = d.batchB === 1 ? 0 : 4 * d.k * d.n, sc = 4 * d.m * d.n;
+    for (let i = 0; i < batch; i++) {
+      runRows(k, 'gemm_f32', [flags, d.m, d.n, d.k, ao + i * sa, lda, bo + i * sb, ldb, co + i * sc, d.n, po], threads);
+    }
+  }
+  release(backend, pack);
+  return out;
+}
 
 /**
  * XNNPACK packs its second operand on every call whose B it has not seen (in
@@ -97,6 +155,8 @@ export function installMatmulFix(): void {
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return stockBmm.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
     const d = dims(a, b, ta, tb);
     const shape = outShape(a, b, d);
+    const own = simdProduct(backend, a, b, ta, tb, shape);
+    if (own) return own;
     const macs = d.m * d.k * d.n;
     const plainCall = (x: TensorInfo, y: TensorInfo) =>
       callKernel(stockBmm, backend, { a: x, b: y }, { transposeA: false, transposeB: false });
