@@ -198,6 +198,8 @@ function guardCheck(variant, mod) {
       runCase(`rmsnorm_fwd(rows=${rows} C=${C})`,
         [['x', n, 'in'], ['gamma', C, 'in'], ['y', n, 'out'], ['rstd', rows, 'out']],
         (p) => k.rmsnorm_fwd(p.x, p.y, rows, C, p.gamma, 1e-5, p.rstd));
+      runCase(`sum_rows_f32(rows=${rows} C=${C})`, [['x', n, 'in'], ['y', C, 'out']], (p) => k.sum_rows_f32(p.x, p.y, rows, C));
+      runCase(`sum_cols_f32(rows=${rows} C=${C})`, [['x', n, 'in'], ['y', rows, 'out']], (p) => k.sum_cols_f32(p.x, p.y, rows, C));
       // gemm_f32: every layout, ragged M/N, and K past one k block (GEMM_KC = 256) so
       // the accumulate path runs; C and the pack scratch are its only outputs.
       for (const flags of [0, 1, 2, 3]) {

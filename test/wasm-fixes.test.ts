@@ -8,6 +8,7 @@ import { flipPays, matmulFixStats, setSimdGemmEnabled, simdGemmActive } from '..
 import { simdTanhActive } from '../src/engine/wasm/setup.js';
 import { swapPlan, transposeStats } from '../src/engine/wasm/transpose.js';
 import { gatherStats } from '../src/engine/wasm/gather.js';
+import { sumPlan, sumStats } from '../src/engine/wasm/sum.js';
 import { maxRelErr, normals } from './support/numeric.js';
 
 const f32 = (a: Float64Array) => Float32Array.from(a);
@@ -24,7 +25,7 @@ async function onBoth(f: () => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Fl
 describe('wasm engine fixes', () => {
   before(async () => {
     const info = await initBackend('wasm');
-    assert.deepEqual([...info.fixes].sort(), ['gather-rows', 'identity-no-copy', 'matmul-xnnpack', 'tanh-simd', 'transpose-simd', 'unsorted-segment-sum']);
+    assert.deepEqual([...info.fixes].sort(), ['gather-rows', 'identity-no-copy', 'matmul-simd', 'matmul-xnnpack', 'sum-simd', 'tanh-simd', 'transpose-simd', 'unsorted-segment-sum']);
   });
 
   const cases: [string, number[], number[], boolean, boolean, keyof typeof matmulFixStats][] = [
@@ -134,6 +135,47 @@ describe('wasm engine fixes', () => {
       }
       assert.ok(worst <= 1, `[${sa}] x [${sb}] ta=${ta} tb=${tb}: error ${worst.toFixed(2)}x the float32 summation bound`);
     }
+  });
+
+  test('sumPlan: leading axes sum rows, trailing axes sum columns, anything else is refused (hand-worked)', () => {
+    assert.deepEqual(sumPlan([1024, 64], [0]), { R: 1024, C: 64, over: 'rows' });
+    assert.deepEqual(sumPlan([16, 64, 128], [0, 1]), { R: 1024, C: 128, over: 'rows' });
+    assert.deepEqual(sumPlan([16, 64, 128], [-1]), { R: 1024, C: 128, over: 'cols' });
+    assert.deepEqual(sumPlan([16, 64, 128], [2, 1]), { R: 16, C: 8192, over: 'cols' });
+    assert.deepEqual(sumPlan([5, 7], [0, 1]), { R: 35, C: 1, over: 'rows' });
+    assert.equal(sumPlan([16, 64, 128], [1]), null);
+    assert.equal(sumPlan([16, 64, 128], [0, 2]), null);
+    assert.equal(sumPlan([4], [1]), null);
+  });
+
+  test('Sum over leading, trailing and all axes equals a float64 sum; a middle axis keeps the stock kernel', async () => {
+    await initBackend('wasm');
+    const shape = [6, 37, 13];
+    const x = f32(normals(6 * 37 * 13, 21));
+    const at = (i: number, j: number, l: number) => x[(i * 37 + j) * 13 + l]!;
+    const cases: [number[], boolean, number[], (idx: number) => number, 'simd' | 'stock'][] = [
+      [[0], false, [37, 13], (o) => { let t = 0; for (let i = 0; i < 6; i++) t += at(i, Math.floor(o / 13), o % 13); return t; }, 'simd'],
+      [[0, 1], true, [1, 1, 13], (o) => { let t = 0; for (let i = 0; i < 6; i++) for (let j = 0; j < 37; j++) t += at(i, j, o); return t; }, 'simd'],
+      [[2], false, [6, 37], (o) => { let t = 0; for (let l = 0; l < 13; l++) t += at(Math.floor(o / 37), o % 37, l); return t; }, 'simd'],
+      [[0, 1, 2], false, [], () => { let t = 0; for (let i = 0; i < x.length; i++) t += x[i]!; return t; }, 'simd'],
+      [[1], false, [6, 13], (o) => { let t = 0; for (let j = 0; j < 37; j++) t += at(Math.floor(o / 13), j, o % 13); return t; }, 'stock'],
+    ];
+    for (const [axes, keep, want, ref, route] of cases) {
+      const before = sumStats[route];
+      const y = tf.tidy(() => tf.sum(tf.tensor(x, shape), axes, keep));
+      assert.ok(sumStats[route] > before, `axes [${axes}]: the ${route} route was not taken`);
+      assert.deepEqual(y.shape, want, `axes [${axes}] keepDims ${keep}: shape`);
+      const v = y.dataSync();
+      y.dispose();
+      for (let o = 0; o < v.length; o++) {
+        const r = ref(o);
+        assert.ok(Math.abs(v[o]! - r) <= 1e-5 * (1 + Math.abs(r)) * Math.sqrt(x.length), `axes [${axes}] element ${o}: ${v[o]} vs ${r}`);
+      }
+    }
+    // int32 keeps the stock kernel (and its integer sum).
+    const before = sumStats.stock;
+    assert.deepEqual(Array.from(tf.tidy(() => tf.sum(tf.tensor([[1, 2], [3, 4]], undefined, 'int32'), 0)).dataSync()), [4, 6]);
+    assert.ok(sumStats.stock > before);
   });
 
   /** Transpose by index arithmetic, written here independently of the kernel. */

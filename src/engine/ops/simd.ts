@@ -42,6 +42,10 @@ export interface SimdKernels {
    */
   gemm_f32(flags: number, M: number, N: number, K: number, a: number, lda: number, b: number, ldb: number,
     c: number, ldc: number, pack: number): void;
+  /** y [C] = sums over the rows of x [R, C] (simd-reduce.ts). */
+  sum_rows_f32(x: number, y: number, R: number, C: number): void;
+  /** y [R] = sums over the columns of x [R, C]. */
+  sum_cols_f32(x: number, y: number, R: number, C: number): void;
   /** Fused attention (simd-attention.ts): z, P from qkv; scratch 3 Tp D + 4 Tp floats. */
   attn_fwd(qkv: number, z: number, P: number, scratch: number, B: number, T: number, H: number, D: number,
     causal: number, scale: number, rope: number, cos: number, sin: number): void;
@@ -71,7 +75,7 @@ export interface SimdKernels {
 
 const EXPORT_NAMES = [
   'tanh_f32', 'squash_fwd', 'squash_bwd', 'layernorm_fwd', 'layernorm_bwd', 'rmsnorm_fwd', 'rmsnorm_bwd',
-  'transpose_f32', 'gemm_f32',
+  'transpose_f32', 'gemm_f32', 'sum_rows_f32', 'sum_cols_f32',
   'attn_fwd', 'attn_bwd',
   'adamw_multi', 'sumsq_multi', 'xent_fwd', 'xent_bwd', 'gelu_fwd', 'gelu_bwd', 'gelu_exact_fwd', 'gelu_exact_bwd',
   'bias_gelu_fwd', 'bias_gelu_exact_fwd', 'bias_gelu_bwd', 'bias_gelu_exact_bwd',

@@ -6,11 +6,12 @@ import { tf } from '../tf.js';
 import { installWasmMemoryCapture } from '../wasm-memory.js';
 import { prepareWasmThreads, wasmThreadsStatus } from '../wasm-threads.js';
 import { simdKernels, simdTanhKernel } from '../ops/simd.js';
-import { installMatmulFix } from './matmul.js';
+import { installMatmulFix, simdGemmActive } from './matmul.js';
 import { installSegmentSum } from './segment-sum.js';
 import { installSharedIdentity } from './identity.js';
 import { installSimdTranspose } from './transpose.js';
 import { installRowGather } from './gather.js';
+import { installSimdSum } from './sum.js';
 import { replaceWasmKernel, type KernelFn } from './op-utils.js';
 
 const fixes: string[] = [];
@@ -36,6 +37,10 @@ export function finishWasm(): void {
   if (simdKernels() !== null) {
     installSimdTranspose();
     fixes.push('transpose-simd');
+    installSimdSum();
+    fixes.push('sum-simd');
+    // The matmul fix's first choice (DYTLAB_SIMD_GEMM=0 leaves only the XNNPACK rewrites).
+    if (simdGemmActive()) fixes.push('matmul-simd');
   }
   tanhKernel = (simdTanhKernel() ?? undefined) as KernelFn | undefined;
   stockTanh = tf.getKernel('Tanh', 'wasm');

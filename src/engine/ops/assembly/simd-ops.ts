@@ -19,6 +19,7 @@ import { K_TANH, K_TANH_ACCURATE, K_HARDTANH, K_SIGMOID, K_SOFTSIGN, K_ERF, K_IS
 export { layernorm_fwd, layernorm_bwd, rmsnorm_fwd, rmsnorm_bwd } from './simd-norms';
 export { transpose_f32 } from './simd-layout';
 export { gemm_f32 } from './simd-gemm';
+export { sum_rows_f32, sum_cols_f32 } from './simd-reduce';
 export { attn_fwd, attn_bwd } from './simd-attention';
 export { adamw_multi, sumsq_multi, xent_fwd, xent_bwd, gelu_fwd, gelu_bwd, gelu_exact_fwd, gelu_exact_bwd } from './simd-train';
 export { bias_gelu_fwd, bias_gelu_exact_fwd, bias_gelu_bwd, bias_gelu_exact_bwd } from './simd-train';
