@@ -12,7 +12,10 @@
 // equal before anything is timed.
 //
 // Usage: node --import tsx bench/peer/peer.ts [--quick] [--rounds N] [--warmup N] [--steps N]
-//          [--models lm,vit] [--norms layernorm,dyt] [--torch-threads N] [--backend wasm] [--no-torch]
+//          [--models lm,vit] [--norms layernorm,dyt] [--torch-threads N] [--openblas-threads N] [--backend wasm] [--no-torch]
+//        --openblas-threads N: OPENBLAS_NUM_THREADS=N for PyTorch (unset: OpenBLAS starts a thread per
+//          core besides torch's OpenMP threads; on 2 cores the two pools oversubscribe them and
+//          PyTorch's step times scatter 40-480 ms; with 1 they hold at their best)
 //        --smoke: tiny models, one step, no results file (for the test: the whole path, in seconds)
 import { loadavg } from 'node:os';
 import { backendInfo, initBackend, tf, type BackendName } from '../../src/index.js';
@@ -55,6 +58,10 @@ const caseOf = (model: PeerModel, norm: PeerNorm) => peerCase(model, norm, smoke
 const models = list<PeerModel>('--models', PEER_MODELS);
 const norms = list<PeerNorm>('--norms', PEER_NORMS);
 const torchThreads = count('--torch-threads', 2);
+const openblasThreads = option('--openblas-threads');
+if (openblasThreads !== undefined && !(Number.isInteger(Number(openblasThreads)) && Number(openblasThreads) >= 1)) {
+  throw new Error(`--openblas-threads: expected an integer >= 1, got ${openblasThreads}`);
+}
 const backend = option('--backend') as BackendName | undefined;
 
 interface Side { perSec: number; stepMs: number; steps: number[] }
@@ -100,7 +107,7 @@ async function main(): Promise<void> {
   if (!noTorch) {
     const found = findTorchPython();
     if (!('torch' in found)) throw new Error(`bench/peer: PyTorch is not available: ${found.reason}. Run with --no-torch to time dytlab alone.`);
-    peer = await TorchPeer.start(found.python);
+    peer = await TorchPeer.start(found.python, openblasThreads === undefined ? {} : { OPENBLAS_NUM_THREADS: openblasThreads });
     const t = peer.info;
     console.log(`pytorch: ${String(t.torch)} (${String(t.executable)}), torch.set_num_threads(${torchThreads}) in every job (its default here: ${String(t.threads)}); ` +
       `${(t.parallel as string[] | undefined)?.filter((l) => /OpenMP|MKL|concurrency/.test(l) && !/max_threads/.test(l)).join('; ') ?? ''}`);
@@ -170,12 +177,21 @@ async function main(): Promise<void> {
           (th !== undefined ? `   PyTorch ${fmt(th)} ${unit}/s   ratio ${ratio!.toFixed(3)} [${ratios.map((x) => x.toFixed(3)).join(', ')}]` : ''));
       }
     }
+    if (peer) {
+      // PyTorch's own scatter: the slowest of its timed steps over the fastest, over all rounds.
+      const all = rows.flatMap((r) => r.torch!.steps);
+      const spread = Math.max(...all) / Math.min(...all);
+      if (spread > 2) {
+        console.log(`note: PyTorch's step times scatter ${spread.toFixed(1)}x (slowest over fastest)` +
+          (openblasThreads === undefined ? '; OpenBLAS\'s threads and torch\'s OpenMP threads may be sharing the cores: --openblas-threads 1 gives PyTorch its steady speed' : ''));
+      }
+    }
     const load1 = loadavg();
     console.log(`load average after: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
     if (smoke) return;
     const file = writeResults('peer', info.backend, {
       machine: { ...machineInfo(), loadavgBefore: load0, loadavgAfter: load1 }, backend: backendInfo() ?? info, torch: peer?.info ?? null,
-      settings: { quick, rounds, warmup, steps, models, norms, torchThreads, cases: models.map((m) => caseOf(m, 'layernorm')) },
+      settings: { quick, rounds, warmup, steps, models, norms, torchThreads, openblasThreads: openblasThreads ?? null, cases: models.map((m) => caseOf(m, 'layernorm')) },
       parity, summary, rounds: rows,
     });
     console.log(`wrote ${file}`);

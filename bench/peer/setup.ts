@@ -177,8 +177,8 @@ export class TorchPeer {
     this.lines = lines;
   }
 
-  static async start(python: string): Promise<TorchPeer> {
-    const child = spawn(python, [PEER_SCRIPT, '--serve'], { env: torchEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  static async start(python: string, extraEnv: Record<string, string> = {}): Promise<TorchPeer> {
+    const child = spawn(python, [PEER_SCRIPT, '--serve'], { env: { ...torchEnv(), ...extraEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => { err = (err + d.toString('utf8')).slice(-4000); });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();

@@ -25,12 +25,33 @@ export const ROW_KERNELS = {
   layernorm_fwd: { rows: 2, cols: 3, rowPtrs: [0, 1], perRowPtrs: [7, 8], f32: [6] },
   // rmsnorm_fwd(x, y, rows, C, gamma, eps, rstd)
   rmsnorm_fwd: { rows: 2, cols: 3, rowPtrs: [0, 1], perRowPtrs: [6], f32: [5] },
+  // Elementwise GELU over n floats (cols -1: one float per "row"); shares start at multiples
+  // of 4 so every float sits in the same SIMD lane as on one thread.
+  // gelu_fwd(x, y, n), gelu_bwd(x, dy, dx, n) and their exact forms.
+  gelu_fwd: { rows: 2, cols: -1, rowPtrs: [0, 1], perRowPtrs: [] as number[], f32: [] as number[] },
+  gelu_exact_fwd: { rows: 2, cols: -1, rowPtrs: [0, 1], perRowPtrs: [] as number[], f32: [] as number[] },
+  gelu_bwd: { rows: 3, cols: -1, rowPtrs: [0, 1, 2], perRowPtrs: [] as number[], f32: [] as number[] },
+  gelu_exact_bwd: { rows: 3, cols: -1, rowPtrs: [0, 1, 2], perRowPtrs: [] as number[], f32: [] as number[] },
+  // bias_gelu_fwd(x, bias, y, rows, C) and its exact form.
+  bias_gelu_fwd: { rows: 3, cols: 4, rowPtrs: [0, 2], perRowPtrs: [] as number[], f32: [] as number[] },
+  bias_gelu_exact_fwd: { rows: 3, cols: 4, rowPtrs: [0, 2], perRowPtrs: [] as number[], f32: [] as number[] },
+  // Fused attention, split by batch (see split()); scratch holds one share's worth per thread.
+  // attn_fwd(qkv, z, P, scratch, B, T, H, D, causal, scale, rope, cos, sin)
+  attn_fwd: { rows: 4, cols: 5, rowPtrs: [] as number[], perRowPtrs: [] as number[], f32: [9], attn: 'fwd' },
+  // attn_bwd(qkv, dz, P, dqkv, scratch, B, T, H, D, causal, scale, rope, cos, sin)
+  attn_bwd: { rows: 5, cols: 6, rowPtrs: [] as number[], perRowPtrs: [] as number[], f32: [10], attn: 'bwd' },
   // gemm_f32(flags, M, N, K, a, lda, b, ldb, c, ldc, pack): the rows of C split (see split()),
   // each share with its own GEMM_PACK_FLOATS of scratch (pack holds one per thread).
   gemm_f32: { rows: 1, cols: 2, rowPtrs: [] as number[], perRowPtrs: [] as number[], f32: [] as number[], gemm: true },
 } as const;
 export type RowKernel = keyof typeof ROW_KERNELS;
 const OPS = Object.keys(ROW_KERNELS) as RowKernel[];
+
+/** Scratch floats attn_fwd / attn_bwd use for one share (simd-attention.ts: 3 Tp D + 4 Tp, and 3 Tp D + 2 Tp^2). */
+export function attnScratchFloats(kind: 'fwd' | 'bwd', T: number, D: number): number {
+  const Tp = (T + 3) & ~3;
+  return kind === 'fwd' ? 3 * Tp * D + 4 * Tp : 3 * Tp * D + 2 * Tp * Tp;
+}
 
 /** Below this many floats a job is not worth the hand-off (~10-50 us). */
 export const MIN_POOL_FLOATS = 1 << 16;
@@ -43,7 +64,7 @@ export const GEMM_PACK_FLOATS = 256 * 512 + 8;
 const WAIT_MS = 0.5;
 
 // Control block layout (Int32 slots). Per share i (1..helpers): CLAIM_i, DONE_i.
-const SEQ = 0, OP = 1, NSHARES = 2, READY = 3, ARGS = 4, MAX_ARGS = 12, SHARES = ARGS + MAX_ARGS, MAX_HELPERS = 7;
+const SEQ = 0, OP = 1, NSHARES = 2, READY = 3, ARGS = 4, MAX_ARGS = 14, SHARES = ARGS + MAX_ARGS, MAX_HELPERS = 7;
 /** Shares computed by helpers so far (the main thread takes over unclaimed ones). */
 const HELPED = SHARES + 2 * (MAX_HELPERS + 1);
 
@@ -68,7 +89,7 @@ for (;;) {
   const spec = KERNELS[name];
   const n = Atomics.load(ctl, NSHARES);
   const args = [];
-  for (let i = 0; i < 12; i++) args.push(spec.f32.includes(i) ? f32[ARGS + i] : ctl[ARGS + i]);
+  for (let i = 0; i < ${MAX_ARGS}; i++) args.push(spec.f32.includes(i) ? f32[ARGS + i] : ctl[ARGS + i]);
   split(spec, args, share, n);
   k[name](...args);
   Atomics.add(ctl, ${HELPED}, 1);
@@ -80,10 +101,23 @@ ${splitSource()}
 
 /** Narrows a kernel's arguments to share `share` of `n` (rows split as evenly as possible). Also run in the workers. */
 function splitSource(): string {
-  return `function split(spec, args, share, n) {
-    const rows = args[spec.rows], C = args[spec.cols];
-    const r0 = Math.floor((rows * share) / n), r1 = Math.floor((rows * (share + 1)) / n);
+  // (Written out: must equal attnScratchFloats above; test/row-pool.test.ts runs both through the pool.)
+  return `function attnScratchFloats(kind, T, D) { const Tp = (T + 3) & ~3; return kind === 'fwd' ? 3 * Tp * D + 4 * Tp : 3 * Tp * D + 2 * Tp * Tp; }
+  function split(spec, args, share, n) {
+    const rows = args[spec.rows], C = spec.cols < 0 ? 1 : args[spec.cols];
+    const at = (i) => (i >= n ? rows : spec.cols < 0 ? Math.floor((rows * i) / n) & ~3 : Math.floor((rows * i) / n));
+    const r0 = at(share), r1 = at(share + 1);
     args[spec.rows] = r1 - r0;
+    if (spec.attn) {
+      // Batch b0's slices: qkv and dqkv [B, T, 3HD], z and dz [B, T, HD], P [B, H, T, Tp].
+      const bwd = spec.attn === 'bwd', T = args[spec.rows + 1], H = args[spec.rows + 2], D = args[spec.rows + 3], Tp = (T + 3) & ~3;
+      args[0] += r0 * T * 3 * H * D * 4;
+      args[1] += r0 * T * H * D * 4;
+      args[2] += r0 * H * T * Tp * 4;
+      if (bwd) args[3] += r0 * T * 3 * H * D * 4;
+      args[bwd ? 4 : 3] += share * attnScratchFloats(spec.attn, T, D) * 4;
+      return;
+    }
     if (spec.gemm) {
       // Row r0 of op(A) starts r0 floats in (A^T given) or r0 rows in; C at row r0; own scratch.
       args[4] += r0 * ((args[0] & 1) ? 4 : args[5] * 4);
@@ -164,8 +198,10 @@ export function runRows(kernels: { memory: WebAssembly.Memory; shared: boolean; 
   name: RowKernel, args: number[], wasmThreads: number): void {
   const spec = ROW_KERNELS[name];
   const threads = Math.min(wanted, wasmThreads);
-  const rows = args[spec.rows]!, C = args[spec.cols]!;
-  const big = 'gemm' in spec ? rows * C * args[3]! >= MIN_POOL_MACS : rows * C >= MIN_POOL_FLOATS;
+  const rows = args[spec.rows]!, C = spec.cols < 0 ? 1 : args[spec.cols]!;
+  const big = 'gemm' in spec ? rows * C * args[3]! >= MIN_POOL_MACS
+    : 'attn' in spec ? rows * args[spec.rows + 2]! * C * C * args[spec.rows + 3]! >= MIN_POOL_MACS // B H T^2 D
+      : rows * C >= MIN_POOL_FLOATS;
   const p = kernels.shared && threads > 1 && rows >= 2 && big ? ensurePool(kernels.memory, kernels.file, threads) : undefined;
   // Helpers count themselves ready in shared memory (a training loop never yields to the event loop).
   if (!p || Atomics.load(p.ctl, READY) < p.helpers) {

@@ -13,6 +13,8 @@ import { tf } from '../tf.js';
 import type { Scalar, Tensor, TensorInfo, Variable } from '../tf.js';
 import type { WasmBackendLike } from '../wasm/op-utils.js';
 import { simdKernels, simdKernelsProblem } from './simd.js';
+import { runRows } from './row-pool.js';
+import { wasmThreadsStatus } from '../wasm-threads.js';
 import type { SimdKernels } from './simd.js';
 import type { KernelImpl } from './types.js';
 
@@ -108,6 +110,12 @@ function input(inputs: Record<string, TensorInfo>, name: string, dtype: string, 
 }
 
 type Kfn = tf.KernelFunc;
+
+/** Threads the elementwise kernels may split across (the row pool's helpers). */
+function threads(): number {
+  const s = wasmThreadsStatus();
+  return s.active ? s.threads : 1;
+}
 type Args = Parameters<Kfn>[0];
 
 const geluKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
@@ -117,7 +125,7 @@ const geluKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
   const k = kernelsOrThrow(ctx);
   const y = b.makeOutput(x.shape, 'float32');
   const n = size(x.shape);
-  if (n > 0) (attrs?.['form'] === 'exact' ? k.gelu_exact_fwd : k.gelu_fwd)(offsetOf(b, x, ctx), offsetOf(b, y, ctx), n);
+  if (n > 0) runRows(k, attrs?.['form'] === 'exact' ? 'gelu_exact_fwd' : 'gelu_fwd', [offsetOf(b, x, ctx), offsetOf(b, y, ctx), n], threads());
   return y;
 };
 
@@ -131,7 +139,7 @@ const geluGradKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
   if (size(dy.shape) !== n) throw new Error(`${ctx}: dy shape [${dy.shape}] does not match x shape [${x.shape}]`);
   const k = kernelsOrThrow(ctx);
   const dx = b.makeOutput(x.shape, 'float32');
-  if (n > 0) (attrs?.['form'] === 'exact' ? k.gelu_exact_bwd : k.gelu_bwd)(offsetOf(b, x, ctx), offsetOf(b, dy, ctx), offsetOf(b, dx, ctx), n);
+  if (n > 0) runRows(k, attrs?.['form'] === 'exact' ? 'gelu_exact_bwd' : 'gelu_bwd', [offsetOf(b, x, ctx), offsetOf(b, dy, ctx), offsetOf(b, dx, ctx), n], threads());
   return dx;
 };
 
@@ -152,7 +160,7 @@ const biasGeluKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
   const k = kernelsOrThrow(ctx);
   const y = b.makeOutput(x.shape, 'float32');
   if (rows * C > 0) {
-    (attrs?.['form'] === 'exact' ? k.bias_gelu_exact_fwd : k.bias_gelu_fwd)(offsetOf(b, x, ctx), offsetOf(b, bias, ctx), offsetOf(b, y, ctx), rows, C);
+    runRows(k, attrs?.['form'] === 'exact' ? 'bias_gelu_exact_fwd' : 'bias_gelu_fwd', [offsetOf(b, x, ctx), offsetOf(b, bias, ctx), offsetOf(b, y, ctx), rows, C], threads());
   }
   return y;
 };
