@@ -113,9 +113,10 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
   }
 }
 
-// Shapes whose f is short enough to apply the affine in the same loop.
+// Shapes whose f is short enough to apply the affine in the same loop (the fast
+// tanh too: one pass took [4096, 768] from 2.4-2.5 to 2.1 ms on one thread).
 @inline function oneLoop(kind: i32): bool {
-  return kind == K_HARDTANH || kind == K_IDENTITY || kind == K_SOFTSIGN;
+  return kind == K_HARDTANH || kind == K_IDENTITY || kind == K_SOFTSIGN || kind == K_TANH || kind == K_SIGMOID;
 }
 
 // Forward: y = gamma * f(alpha * x + s) + beta.
