@@ -13,8 +13,7 @@ import { tf } from '../tf.js';
 import type { Tensor, TensorInfo } from '../tf.js';
 import { heapOffset, wasmBackendOf } from './backend-access.js';
 import { simdKernels, simdKernelsProblem } from './simd.js';
-import { attnScratchFloats, runRows } from './row-pool.js';
-import { wasmThreadsStatus } from '../wasm-threads.js';
+import { attnScratchFloats, poolShares, runRows } from './row-pool.js';
 import type { KernelImpl } from './types.js';
 
 export const ATTENTION_KERNEL_NAMES = { forward: 'DytlabAttention', backward: 'DytlabAttentionGrad' } as const;
@@ -164,12 +163,6 @@ function kernelsOrThrow(ctx: string) {
   return k;
 }
 
-/** Threads the row pool may split a kernel across (it makes at most this many shares). */
-function poolThreads(): number {
-  const s = wasmThreadsStatus();
-  return s.active ? s.threads : 1;
-}
-
 function withScratch<T>(wasm: ReturnType<typeof wasmBackendOf>, floats: number, f: (offset: number) => T): T {
   const scratch = wasm.makeOutput([floats], 'float32');
   try {
@@ -190,9 +183,8 @@ const forwardKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const P = wasm.makeOutput([B, H, T, Tp], 'float32');
   if (B * T > 0) {
     // One share of scratch per thread: the row pool splits the batch.
-    const n = poolThreads();
-    withScratch(wasm, n * attnScratchFloats('fwd', T, D), (scratch) => runRows(k, 'attn_fwd', [heapOffset(wasm, qkv), heapOffset(wasm, z), heapOffset(wasm, P),
-      scratch, B, T, H, D, causal, 1 / Math.sqrt(D), cos && sin ? 1 : 0, cos ? heapOffset(wasm, cos) : 0, sin ? heapOffset(wasm, sin) : 0], n));
+    withScratch(wasm, poolShares() * attnScratchFloats('fwd', T, D), (scratch) => runRows(k, 'attn_fwd', [heapOffset(wasm, qkv), heapOffset(wasm, z), heapOffset(wasm, P),
+      scratch, B, T, H, D, causal, 1 / Math.sqrt(D), cos && sin ? 1 : 0, cos ? heapOffset(wasm, cos) : 0, sin ? heapOffset(wasm, sin) : 0]));
   }
   return [z, P];
 };
@@ -208,10 +200,9 @@ const backwardKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const k = kernelsOrThrow(ctx);
   const dqkv = wasm.makeOutput([B, T, 3 * d], 'float32');
   if (B * T > 0) {
-    const n = poolThreads();
-    withScratch(wasm, n * attnScratchFloats('bwd', T, D), (scratch) => runRows(k, 'attn_bwd', [heapOffset(wasm, qkv), heapOffset(wasm, dz),
+    withScratch(wasm, poolShares() * attnScratchFloats('bwd', T, D), (scratch) => runRows(k, 'attn_bwd', [heapOffset(wasm, qkv), heapOffset(wasm, dz),
       heapOffset(wasm, P), heapOffset(wasm, dqkv), scratch, B, T, H, D, causal, 1 / Math.sqrt(D),
-      cos && sin ? 1 : 0, cos ? heapOffset(wasm, cos) : 0, sin ? heapOffset(wasm, sin) : 0], n));
+      cos && sin ? 1 : 0, cos ? heapOffset(wasm, cos) : 0, sin ? heapOffset(wasm, sin) : 0]));
   }
   return dqkv;
 };

@@ -15,7 +15,6 @@ import {
 import { simdKernels, simdKernelsEnabled, simdKernelsProblem } from './simd.js';
 import type { SimdKernels } from './simd.js';
 import { runRows } from './row-pool.js';
-import { wasmThreadsStatus } from '../wasm-threads.js';
 import { SHAPE_CODES, assertSquashShape } from './types.js';
 import type { SquashShape } from './types.js';
 
@@ -29,12 +28,6 @@ export const KERNEL_NAMES = {
 } as const;
 
 export type FusedBackend = 'cpu' | 'wasm';
-
-/** Threads the wasm backend runs with (the row kernels split across as many). */
-function wasmThreads(): number {
-  const s = wasmThreadsStatus();
-  return s.active ? s.threads : 1;
-}
 
 /**
  * The SIMD squash kernels' tanh: 'fast' (the default; a rational with max
@@ -128,7 +121,7 @@ const squashFwd: KernelSpec = {
       scratchF64: 0,
       js: ([xv, av, sv, gv, bv], [y]) => squashForwardJs(shape, { x: xv!, alpha: av!, s: sv!, gamma: gv!, beta: bv! }, y!, rows, C),
       simd: (k, [xo, ao, so, go, bo], [yo]) =>
-        runRows(k, 'squash_fwd', [simdCode(shape), xo!, yo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!, bo!], wasmThreads()),
+        runRows(k, 'squash_fwd', [simdCode(shape), xo!, yo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!, bo!]),
     };
   },
 };
@@ -170,7 +163,7 @@ const layerNormFwd: KernelSpec = {
       outShapes: [x!.shape, [rows], [rows]],
       scratchF64: 0,
       js: ([xv, gv, bv], [y, mean, rstd]) => layerNormForwardJs(xv!, gv!, bv!, e, y!, mean!, rstd!, rows, C),
-      simd: (k, [xo, go, bo], [yo, mo, ro]) => runRows(k, 'layernorm_fwd', [xo!, yo!, rows, C, go!, bo!, e, mo!, ro!], wasmThreads()),
+      simd: (k, [xo, go, bo], [yo, mo, ro]) => runRows(k, 'layernorm_fwd', [xo!, yo!, rows, C, go!, bo!, e, mo!, ro!]),
     };
   },
 };
@@ -204,7 +197,7 @@ const rmsNormFwd: KernelSpec = {
       outShapes: [x!.shape, [rows]],
       scratchF64: 0,
       js: ([xv, gv], [y, rstd]) => rmsNormForwardJs(xv!, gv!, e, y!, rstd!, rows, C),
-      simd: (k, [xo, go], [yo, ro]) => runRows(k, 'rmsnorm_fwd', [xo!, yo!, rows, C, go!, e, ro!], wasmThreads()),
+      simd: (k, [xo, go], [yo, ro]) => runRows(k, 'rmsnorm_fwd', [xo!, yo!, rows, C, go!, e, ro!]),
     };
   },
 };

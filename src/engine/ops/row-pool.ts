@@ -16,6 +16,7 @@
 // Only on shared memory (threaded wasm) and with DYTLAB_ROW_THREADS unset or
 // > 1; setRowThreads(1) switches it off (benchmarks measure both).
 import { Worker } from 'node:worker_threads';
+import { wasmThreadsStatus } from '../wasm-threads.js';
 
 /** Kernels the pool can split, with the positions of their row-major arguments. */
 export const ROW_KERNELS = {
@@ -146,6 +147,16 @@ function defaultRowThreads(): number {
   return Number.isInteger(v) && v >= 1 ? v : 1;
 }
 
+/**
+ * The most shares a job is split into: the wasm threads (1 when multithreading is
+ * off), capped by setRowThreads / DYTLAB_ROW_THREADS and the helper limit. Callers
+ * that hand each share its own scratch allocate this many.
+ */
+export function poolShares(): number {
+  const s = wasmThreadsStatus();
+  return Math.min(wanted, s.active ? s.threads : 1, MAX_HELPERS + 1);
+}
+
 /** Threads (main included) the row kernels may use: 1 turns the pool off. */
 export function setRowThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`setRowThreads: ${n} is not an integer >= 1`);
@@ -195,9 +206,9 @@ function stopPool(): void {
  * as one call. Results are bitwise the same either way.
  */
 export function runRows(kernels: { memory: WebAssembly.Memory; shared: boolean; file: string } & Record<RowKernel, (...a: number[]) => void>,
-  name: RowKernel, args: number[], wasmThreads: number): void {
+  name: RowKernel, args: number[]): void {
   const spec = ROW_KERNELS[name];
-  const threads = Math.min(wanted, wasmThreads);
+  const threads = poolShares();
   const rows = args[spec.rows]!, C = spec.cols < 0 ? 1 : args[spec.cols]!;
   const big = 'gemm' in spec ? rows * C * args[3]! >= MIN_POOL_MACS
     : 'attn' in spec ? rows * args[spec.rows + 2]! * C * C * args[spec.rows + 3]! >= MIN_POOL_MACS // B H T^2 D

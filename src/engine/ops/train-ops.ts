@@ -14,7 +14,6 @@ import type { Scalar, Tensor, TensorInfo, Variable } from '../tf.js';
 import type { WasmBackendLike } from '../wasm/op-utils.js';
 import { simdKernels, simdKernelsProblem } from './simd.js';
 import { runRows } from './row-pool.js';
-import { wasmThreadsStatus } from '../wasm-threads.js';
 import type { SimdKernels } from './simd.js';
 import type { KernelImpl } from './types.js';
 
@@ -110,12 +109,6 @@ function input(inputs: Record<string, TensorInfo>, name: string, dtype: string, 
 }
 
 type Kfn = tf.KernelFunc;
-
-/** Threads the elementwise kernels may split across (the row pool's helpers). */
-function threads(): number {
-  const s = wasmThreadsStatus();
-  return s.active ? s.threads : 1;
-}
 type Args = Parameters<Kfn>[0];
 
 const geluKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
@@ -125,7 +118,7 @@ const geluKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
   const k = kernelsOrThrow(ctx);
   const y = b.makeOutput(x.shape, 'float32');
   const n = size(x.shape);
-  if (n > 0) runRows(k, attrs?.['form'] === 'exact' ? 'gelu_exact_fwd' : 'gelu_fwd', [offsetOf(b, x, ctx), offsetOf(b, y, ctx), n], threads());
+  if (n > 0) runRows(k, attrs?.['form'] === 'exact' ? 'gelu_exact_fwd' : 'gelu_fwd', [offsetOf(b, x, ctx), offsetOf(b, y, ctx), n]);
   return y;
 };
 
@@ -139,7 +132,7 @@ const geluGradKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
   if (size(dy.shape) !== n) throw new Error(`${ctx}: dy shape [${dy.shape}] does not match x shape [${x.shape}]`);
   const k = kernelsOrThrow(ctx);
   const dx = b.makeOutput(x.shape, 'float32');
-  if (n > 0) runRows(k, attrs?.['form'] === 'exact' ? 'gelu_exact_bwd' : 'gelu_bwd', [offsetOf(b, x, ctx), offsetOf(b, dy, ctx), offsetOf(b, dx, ctx), n], threads());
+  if (n > 0) runRows(k, attrs?.['form'] === 'exact' ? 'gelu_exact_bwd' : 'gelu_bwd', [offsetOf(b, x, ctx), offsetOf(b, dy, ctx), offsetOf(b, dx, ctx), n]);
   return dx;
 };
 
@@ -160,7 +153,7 @@ const biasGeluKernel: Kfn = ({ inputs, backend, attrs }: Args) => {
   const k = kernelsOrThrow(ctx);
   const y = b.makeOutput(x.shape, 'float32');
   if (rows * C > 0) {
-    runRows(k, attrs?.['form'] === 'exact' ? 'bias_gelu_exact_fwd' : 'bias_gelu_fwd', [offsetOf(b, x, ctx), offsetOf(b, bias, ctx), offsetOf(b, y, ctx), rows, C], threads());
+    runRows(k, attrs?.['form'] === 'exact' ? 'bias_gelu_exact_fwd' : 'bias_gelu_fwd', [offsetOf(b, x, ctx), offsetOf(b, bias, ctx), offsetOf(b, y, ctx), rows, C]);
   }
   return y;
 };

@@ -21,8 +21,7 @@ import type { KernelConfig, TensorInfo } from '../tf.js';
 import { callKernel, release, replaceWasmKernel, reshaped, wasmKernel, type KernelFn, type WasmBackendLike } from './op-utils.js';
 import { heapOffset } from '../ops/backend-access.js';
 import { simdKernels } from '../ops/simd.js';
-import { GEMM_PACK_FLOATS, runRows } from '../ops/row-pool.js';
-import { wasmThreadsStatus } from '../wasm-threads.js';
+import { GEMM_PACK_FLOATS, poolShares, runRows } from '../ops/row-pool.js';
 
 /**
  * Below this many multiply-adds per slice the stock kernel's loop beats XNNPACK's per-call
@@ -49,9 +48,8 @@ export function simdGemmActive(): boolean {
  * C = opA(a) opB(b) with the SIMD module, or null when it cannot: the module is
  * off or missing, or the batch dims broadcast other than "equal, or one side 1".
  */
-function simdProduct(backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, ta: boolean, tb: boolean, shape: number[]): TensorInfo | null {
+function simdProduct(backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, ta: boolean, tb: boolean, d: Dims, shape: number[]): TensorInfo | null {
   if (!simdGemm) return null;
-  const d = dims(a, b, ta, tb);
   if (d.batchA !== d.batchB && d.batchA !== 1 && d.batchB !== 1) return null;
   // Batch dims of the same total that are laid out differently ([2,3] against [3,2]) broadcast: leave them to tfjs.
   if (d.batchA === d.batchB && d.batchA > 1 && a.shape.slice(0, -2).join() !== b.shape.slice(0, -2).join()) return null;
@@ -61,20 +59,18 @@ function simdProduct(backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, ta:
   const out = backend.makeOutput(shape, 'float32');
   const batch = Math.max(d.batchA, d.batchB);
   if (batch * d.m * d.n === 0) return out;
-  const s = wasmThreadsStatus();
-  const threads = s.active ? s.threads : 1;
-  // One panel of scratch per thread the pool may use (it splits into at most `threads` shares).
-  const pack = backend.makeOutput([threads * GEMM_PACK_FLOATS], 'float32');
+  // One panel of scratch per share the pool may split the rows into.
+  const pack = backend.makeOutput([poolShares() * GEMM_PACK_FLOATS], 'float32');
   const ao = heapOffset(backend, a), bo = heapOffset(backend, b), co = heapOffset(backend, out), po = heapOffset(backend, pack);
   const flags = (ta ? 1 : 0) | (tb ? 2 : 0);
   const lda = ta ? d.m : d.k, ldb = tb ? d.k : d.n;
   if (d.batchB === 1 && !ta) {
     // Shared B: the batch of A is more rows of one product.
-    runRows(k, 'gemm_f32', [flags, batch * d.m, d.n, d.k, ao, lda, bo, ldb, co, d.n, po], threads);
+    runRows(k, 'gemm_f32', [flags, batch * d.m, d.n, d.k, ao, lda, bo, ldb, co, d.n, po]);
   } else {
     const sa = d.batchA === 1 ? 0 : 4 * d.m * d.k, sb = d.batchB === 1 ? 0 : 4 * d.k * d.n, sc = 4 * d.m * d.n;
     for (let i = 0; i < batch; i++) {
-      runRows(k, 'gemm_f32', [flags, d.m, d.n, d.k, ao + i * sa, lda, bo + i * sb, ldb, co + i * sc, d.n, po], threads);
+      runRows(k, 'gemm_f32', [flags, d.m, d.n, d.k, ao + i * sa, lda, bo + i * sb, ldb, co + i * sc, d.n, po]);
     }
   }
   release(backend, pack);
@@ -155,7 +151,7 @@ export function installMatmulFix(): void {
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return stockBmm.kernelFunc({ inputs, backend, attrs } as never) as TensorInfo;
     const d = dims(a, b, ta, tb);
     const shape = outShape(a, b, d);
-    const own = simdProduct(backend, a, b, ta, tb, shape);
+    const own = simdProduct(backend, a, b, ta, tb, d, shape);
     if (own) return own;
     const macs = d.m * d.k * d.n;
     const plainCall = (x: TensorInfo, y: TensorInfo) =>

@@ -29,7 +29,8 @@ export function installSimdSum(): void {
   const stock = wasmKernel('Sum');
   const sum: KernelFn = (args) => {
     const x = args.inputs.x as TensorInfo;
-    const axes = tf.util.parseAxisParam((args.attrs?.axis ?? null) as number | number[] | null ?? x.shape.map((_, i) => i), x.shape);
+    // No axis means every axis; parseAxisParam returns negative axes counted from 0.
+    const axes = tf.util.parseAxisParam((args.attrs?.axis as number | number[] | undefined) ?? x.shape.map((_, i) => i), x.shape);
     const plan = x.dtype === 'float32' ? sumPlan(x.shape, axes) : null;
     const k = plan ? simdKernels() : null;
     if (!plan || !k) {
@@ -38,7 +39,7 @@ export function installSimdSum(): void {
     }
     sumStats.simd++;
     const keep = Boolean(args.attrs?.keepDims);
-    const reduced = new Set(axes.map((a) => (a < 0 ? a + x.shape.length : a)));
+    const reduced = new Set(axes);
     const shape = keep ? x.shape.map((d, i) => (reduced.has(i) ? 1 : d)) : x.shape.filter((_, i) => !reduced.has(i));
     const out = args.backend.makeOutput(shape, 'float32');
     if (plan.over === 'rows') k.sum_rows_f32(heapOffset(args.backend, x), heapOffset(args.backend, out), plan.R, plan.C);
