@@ -138,6 +138,8 @@ function guardCheck(variant, mod) {
   let seed = 12345;
   const rand = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32 * 4 - 2; };
 
+  // A norm backward's chunk record (chunkRecordBytes in src/engine/ops/simd.ts).
+  const recordBytes = (fields, C) => ((fields * C * 4 + 15) & ~15) + 16;
   const runCase = (label, specs, call) => {
     // Sentinel over everything this case lays out (and a gap past it), not the whole memory.
     u32.fill(SENTINEL, 0, Math.min(u32.length, (GAP + 4 + specs.reduce((t, [, floats]) => t + floats * 4 + GAP, 0) + 2 * GAP) / 4));
@@ -180,21 +182,34 @@ function guardCheck(variant, mod) {
           runCase(`squash_fwd(${tag})`,
             [['x', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'], ['beta', C, 'in'], ['y', n, 'out']],
             (p) => k.squash_fwd(kind, p.x, p.y, rows, C, p.alpha, aPC, p.s, sPC, p.gamma, p.beta));
-          runCase(`squash_bwd(${tag})`,
-            [['x', n, 'in'], ['dy', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'],
-              ['dx', n, 'out'], ['dalpha', aLen, 'out'], ['ds', sLen, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'],
-              ['scratch', 8 * C, 'out']],
-            (p) => k.squash_bwd(kind, p.x, p.dy, rows, C, p.alpha, aPC, p.s, sPC, p.gamma,
-              p.dx, p.dalpha, p.ds, p.dgamma, p.dbeta, p.scratch));
+          for (const chunkRows of [16, 2]) {
+            const fields = 2 + aPC + sPC, chunks = Math.ceil(rows / chunkRows), rec = recordBytes(fields, C);
+            runCase(`squash_bwd(${tag} chunkRows=${chunkRows}) + chunk_reduce`,
+              [['x', n, 'in'], ['dy', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'],
+                ['dx', n, 'out'], ['dalpha', aLen, 'out'], ['ds', sLen, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'],
+                ['part', (chunks * rec) / 4, 'scratch']],
+              (p) => {
+                k.squash_bwd(kind, p.x, p.dy, rows, C, p.alpha, aPC, p.s, sPC, p.gamma, p.dx, p.part, rec, chunkRows);
+                k.chunk_reduce(p.part, chunks, rec, C, 0, p.dgamma);
+                k.chunk_reduce(p.part, chunks, rec, C, 1, p.dbeta);
+                k.chunk_reduce(p.part, chunks, rec, C, aPC ? 2 : -1, p.dalpha);
+                k.chunk_reduce(p.part, chunks, rec, C, sPC ? 2 + aPC : -2, p.ds);
+              });
+          }
         }
       }
       runCase(`layernorm_fwd(rows=${rows} C=${C})`,
         [['x', n, 'in'], ['gamma', C, 'in'], ['beta', C, 'in'], ['y', n, 'out'], ['mean', rows, 'out'], ['rstd', rows, 'out']],
         (p) => k.layernorm_fwd(p.x, p.y, rows, C, p.gamma, p.beta, 1e-5, p.mean, p.rstd));
-      runCase(`layernorm_bwd(rows=${rows} C=${C})`,
+      const chunks = Math.ceil(rows / 16);
+      runCase(`layernorm_bwd(rows=${rows} C=${C}) + chunk_reduce`,
         [['x', n, 'in'], ['dy', n, 'in'], ['gamma', C, 'in'], ['mean', rows, 'in'], ['rstd', rows, 'in'],
-          ['dx', n, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'], ['scratch', 4 * C, 'out']],
-        (p) => k.layernorm_bwd(p.x, p.dy, rows, C, p.gamma, p.mean, p.rstd, p.dx, p.dgamma, p.dbeta, p.scratch));
+          ['dx', n, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'], ['part', (chunks * recordBytes(2, C)) / 4, 'scratch']],
+        (p) => {
+          k.layernorm_bwd(p.x, p.dy, rows, C, p.gamma, p.mean, p.rstd, p.dx, p.part, recordBytes(2, C), 16);
+          k.chunk_reduce(p.part, chunks, recordBytes(2, C), C, 0, p.dgamma);
+          k.chunk_reduce(p.part, chunks, recordBytes(2, C), C, 1, p.dbeta);
+        });
       runCase(`rmsnorm_fwd(rows=${rows} C=${C})`,
         [['x', n, 'in'], ['gamma', C, 'in'], ['y', n, 'out'], ['rstd', rows, 'out']],
         (p) => k.rmsnorm_fwd(p.x, p.y, rows, C, p.gamma, 1e-5, p.rstd));
@@ -210,10 +225,13 @@ function guardCheck(variant, mod) {
             (p) => k.gemm_f32(flags, M, N, K, p.a, flags & 1 ? M : K, p.b, flags & 2 ? K : N, p.c, N, p.pack));
         }
       }
-      runCase(`rmsnorm_bwd(rows=${rows} C=${C})`,
+      runCase(`rmsnorm_bwd(rows=${rows} C=${C}) + chunk_reduce`,
         [['x', n, 'in'], ['dy', n, 'in'], ['gamma', C, 'in'], ['rstd', rows, 'in'],
-          ['dx', n, 'out'], ['dgamma', C, 'out'], ['scratch', 2 * C, 'out']],
-        (p) => k.rmsnorm_bwd(p.x, p.dy, rows, C, p.gamma, p.rstd, p.dx, p.dgamma, p.scratch));
+          ['dx', n, 'out'], ['dgamma', C, 'out'], ['part', (chunks * recordBytes(1, C)) / 4, 'scratch']],
+        (p) => {
+          k.rmsnorm_bwd(p.x, p.dy, rows, C, p.gamma, p.rstd, p.dx, p.part, recordBytes(1, C), 16);
+          k.chunk_reduce(p.part, chunks, recordBytes(1, C), C, 0, p.dgamma);
+        });
     }
   }
 }

@@ -1,5 +1,5 @@
 // Row-parallel SIMD kernels (src/engine/ops/row-pool.ts): with wasm threads on,
-// the squash, LayerNorm, RMSNorm and GELU forwards, GELU's backward, fused attention (by batch) and the matrix product split their rows across helper
+// the squash, LayerNorm, RMSNorm and GELU forwards, the norm backwards (at chunk starts), GELU's backward, fused attention (by batch) and the matrix product split their rows across helper
 // threads on the shared heap. Each row is computed by the same code whichever
 // thread runs it, so the results must be bitwise those of one thread; this runs
 // in a child because the threaded backend is chosen once per process.
@@ -19,7 +19,7 @@ describe('row pool', () => {
     assert.equal(GEMM_PACK_FLOATS, Number(kc[1]) * Number(nc[1]) + 8);
   });
 
-  test('threaded forwards equal one thread bit for bit, and the helpers really run',
+  test('threaded kernels (forwards and backwards) equal one thread bit for bit, and the helpers really run',
     { skip: availableParallelism() < 2 ? 'one CPU: wasm threads (and so the pool) are off by design' : false }, () => {
       const r = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'row-pool-child.ts')], {
         cwd: join(__dirname, '..'), env: { ...process.env, DYTLAB_WASM_THREADS: '2' }, encoding: 'utf8', timeout: 120_000,
@@ -31,6 +31,7 @@ describe('row pool', () => {
       assert.equal(j.pool.threads, 2, 'one helper besides the main thread');
       assert.equal(j.pool.ready, 1, 'the helper instantiated the module on the shared memory');
       assert.ok(j.helped > 0, 'the helper computed none of 20 large jobs\' shares');
-      assert.deepEqual(j.same, { dyt: true, dytChannel: true, layernorm: true, rmsnorm: true, gelu: true, geluExactGrad: true, biasGelu: true, attention: true, attentionGrad: true, matmul: true, matmulTransposed: true });
+      assert.deepEqual(j.same, { dyt: true, dytChannel: true, layernorm: true, rmsnorm: true,
+        dytGrad: true, dytChannelGrad: true, layernormGrad: true, rmsnormGrad: true, gelu: true, geluExactGrad: true, biasGelu: true, attention: true, attentionGrad: true, matmul: true, matmulTransposed: true });
     });
 });

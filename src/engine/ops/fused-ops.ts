@@ -12,7 +12,7 @@ import type { WasmBackendLike } from './backend-access.js';
 import {
   layerNormBackwardJs, layerNormForwardJs, rmsNormBackwardJs, rmsNormForwardJs, squashBackwardJs, squashForwardJs,
 } from './js-ops.js';
-import { simdKernels, simdKernelsEnabled, simdKernelsProblem } from './simd.js';
+import { CHUNK_ROWS, chunkRecordBytes, simdKernels, simdKernelsEnabled, simdKernelsProblem } from './simd.js';
 import type { SimdKernels } from './simd.js';
 import { runRows } from './row-pool.js';
 import { SHAPE_CODES, assertSquashShape } from './types.js';
@@ -126,6 +126,12 @@ const squashFwd: KernelSpec = {
   },
 };
 
+/** Chunks and record size of a norm backward's partial sums (fields per channel, see simd.ts). */
+function chunkPlan(rows: number, C: number, fields: number): { chunks: number; rec: number; scratchF64: number } {
+  const chunks = Math.ceil(rows / CHUNK_ROWS), rec = chunkRecordBytes(fields, C);
+  return { chunks, rec, scratchF64: (chunks * rec) / 8 };
+}
+
 const squashBwd: KernelSpec = {
   name: KERNEL_NAMES.squashGrad,
   inputs: ['x', 'dy', 'alpha', 's', 'gamma'],
@@ -136,16 +142,23 @@ const squashBwd: KernelSpec = {
     const aPC = checkScalarOrChannels(alpha!, 'alpha', C, ctx);
     const sPC = checkScalarOrChannels(s!, 's', C, ctx);
     checkChannels(gamma!, 'gamma', C, ctx);
+    const { chunks, rec, scratchF64 } = chunkPlan(rows, C, 2 + (aPC ? 1 : 0) + (sPC ? 1 : 0));
     return {
       // dx, dalpha, ds, dgamma, dbeta, each shaped like its primal.
       outShapes: [x!.shape, alpha!.shape, s!.shape, gamma!.shape, gamma!.shape],
-      scratchF64: 4 * C,
+      scratchF64,
       js: ([xv, dyv, av, sv, gv], [dx, da, ds, dg, db]) =>
         squashBackwardJs(shape, { x: xv!, alpha: av!, s: sv!, gamma: gv! }, dyv!,
           { dx: dx!, dalpha: da!, ds: ds!, dgamma: dg!, dbeta: db! }, rows, C),
-      simd: (k, [xo, dyo, ao, so, go], [dxo, dao, dso, dgo, dbo], scratch) =>
-        k.squash_bwd(simdCode(shape), xo!, dyo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!,
-          dxo!, dao!, dso!, dgo!, dbo!, scratch),
+      simd: (k, [xo, dyo, ao, so, go], [dxo, dao, dso, dgo, dbo], part) => {
+        runRows(k, 'squash_bwd', [simdCode(shape), xo!, dyo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!,
+          dxo!, part, rec, CHUNK_ROWS]);
+        // Fields dgamma, dbeta, then dalpha / ds when per channel; otherwise totals 1 and 2.
+        k.chunk_reduce(part, chunks, rec, C, 0, dgo!);
+        k.chunk_reduce(part, chunks, rec, C, 1, dbo!);
+        k.chunk_reduce(part, chunks, rec, C, aPC ? 2 : -1, dao!);
+        k.chunk_reduce(part, chunks, rec, C, sPC ? 2 + (aPC ? 1 : 0) : -2, dso!);
+      },
     };
   },
 };
@@ -176,12 +189,16 @@ const layerNormBwd: KernelSpec = {
     checkChannels(gamma!, 'gamma', C, ctx);
     if (size(dy!.shape) !== size(x!.shape)) throw new Error(`${ctx}: dy shape [${dy!.shape}] does not match x shape [${x!.shape}]`);
     if (size(mean!.shape) !== rows || size(rstd!.shape) !== rows) throw new Error(`${ctx}: mean/rstd must have ${rows} elements`);
+    const { chunks, rec, scratchF64 } = chunkPlan(rows, C, 2);
     return {
       outShapes: [x!.shape, gamma!.shape, gamma!.shape],
-      scratchF64: 2 * C,
+      scratchF64,
       js: ([xv, dyv, gv, mv, rv], [dx, dg, db]) => layerNormBackwardJs(xv!, dyv!, gv!, mv!, rv!, dx!, dg!, db!, rows, C),
-      simd: (k, [xo, dyo, go, mo, ro], [dxo, dgo, dbo], scratch) =>
-        k.layernorm_bwd(xo!, dyo!, rows, C, go!, mo!, ro!, dxo!, dgo!, dbo!, scratch),
+      simd: (k, [xo, dyo, go, mo, ro], [dxo, dgo, dbo], part) => {
+        runRows(k, 'layernorm_bwd', [xo!, dyo!, rows, C, go!, mo!, ro!, dxo!, part, rec, CHUNK_ROWS]);
+        k.chunk_reduce(part, chunks, rec, C, 0, dgo!);
+        k.chunk_reduce(part, chunks, rec, C, 1, dbo!);
+      },
     };
   },
 };
@@ -210,11 +227,15 @@ const rmsNormBwd: KernelSpec = {
     checkChannels(gamma!, 'gamma', C, ctx);
     if (size(dy!.shape) !== size(x!.shape)) throw new Error(`${ctx}: dy shape [${dy!.shape}] does not match x shape [${x!.shape}]`);
     if (size(rstd!.shape) !== rows) throw new Error(`${ctx}: rstd must have ${rows} elements`);
+    const { chunks, rec, scratchF64 } = chunkPlan(rows, C, 1);
     return {
       outShapes: [x!.shape, gamma!.shape],
-      scratchF64: C,
+      scratchF64,
       js: ([xv, dyv, gv, rv], [dx, dg]) => rmsNormBackwardJs(xv!, dyv!, gv!, rv!, dx!, dg!, rows, C),
-      simd: (k, [xo, dyo, go, ro], [dxo, dgo], scratch) => k.rmsnorm_bwd(xo!, dyo!, rows, C, go!, ro!, dxo!, dgo!, scratch),
+      simd: (k, [xo, dyo, go, ro], [dxo, dgo], part) => {
+        runRows(k, 'rmsnorm_bwd', [xo!, dyo!, rows, C, go!, ro!, dxo!, part, rec, CHUNK_ROWS]);
+        k.chunk_reduce(part, chunks, rec, C, 0, dgo!);
+      },
     };
   },
 };

@@ -4,6 +4,10 @@
 // their rows between the main thread and helper threads that instantiate the
 // same SIMD module on the same shared memory, so every row's result is the
 // same bits whichever thread computes it (nothing is reduced across rows).
+// The norm backwards do reduce across rows (the parameter gradients); they
+// split at chunk boundaries and leave one record of sums per chunk, which
+// the caller adds up in chunk order, so their bits do not depend on the split
+// either.
 //
 // The hand-off is a few Int32 slots in a SharedArrayBuffer (not in the wasm
 // heap, which the module must not own): the main thread writes the job,
@@ -36,6 +40,15 @@ export const ROW_KERNELS = {
   // bias_gelu_fwd(x, bias, y, rows, C) and its exact form.
   bias_gelu_fwd: { rows: 3, cols: 4, rowPtrs: [0, 2], perRowPtrs: [] as number[], f32: [] as number[] },
   bias_gelu_exact_fwd: { rows: 3, cols: 4, rowPtrs: [0, 2], perRowPtrs: [] as number[], f32: [] as number[] },
+  // Norm backwards: the rows split at chunk starts (multiples of chunkRows), each share
+  // writing its own chunks' records of per-channel sums (simd-math.ts; chunk_reduce adds
+  // them in order afterwards, so the sums do not depend on the split).
+  // squash_bwd(kind, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows)
+  squash_bwd: { rows: 3, cols: 4, rowPtrs: [1, 2, 10], perRowPtrs: [] as number[], f32: [] as number[], chunks: { part: 11, rec: 12, rows: 13 } },
+  // layernorm_bwd(x, dy, rows, C, gamma, mean, rstd, dx, part, recBytes, chunkRows)
+  layernorm_bwd: { rows: 2, cols: 3, rowPtrs: [0, 1, 7], perRowPtrs: [5, 6], f32: [] as number[], chunks: { part: 8, rec: 9, rows: 10 } },
+  // rmsnorm_bwd(x, dy, rows, C, gamma, rstd, dx, part, recBytes, chunkRows)
+  rmsnorm_bwd: { rows: 2, cols: 3, rowPtrs: [0, 1, 6], perRowPtrs: [5], f32: [] as number[], chunks: { part: 7, rec: 8, rows: 9 } },
   // Fused attention, split by batch (see split()); scratch holds one share's worth per thread.
   // attn_fwd(qkv, z, P, scratch, B, T, H, D, causal, scale, rope, cos, sin)
   attn_fwd: { rows: 4, cols: 5, rowPtrs: [] as number[], perRowPtrs: [] as number[], f32: [9], attn: 'fwd' },
@@ -106,9 +119,11 @@ function splitSource(): string {
   return `function attnScratchFloats(kind, T, D) { const Tp = (T + 3) & ~3; return kind === 'fwd' ? 3 * Tp * D + 4 * Tp : 3 * Tp * D + 2 * Tp * Tp; }
   function split(spec, args, share, n) {
     const rows = args[spec.rows], C = spec.cols < 0 ? 1 : args[spec.cols];
-    const at = (i) => (i >= n ? rows : spec.cols < 0 ? Math.floor((rows * i) / n) & ~3 : Math.floor((rows * i) / n));
+    const unit = spec.chunks ? args[spec.chunks.rows] : 1, units = Math.ceil(rows / unit);
+    const at = (i) => (i >= n ? rows : spec.cols < 0 ? Math.floor((rows * i) / n) & ~3 : Math.min(rows, Math.floor((units * i) / n) * unit));
     const r0 = at(share), r1 = at(share + 1);
     args[spec.rows] = r1 - r0;
+    if (spec.chunks) args[spec.chunks.part] += (r0 / unit) * args[spec.chunks.rec];
     if (spec.attn) {
       // Batch b0's slices: qkv and dqkv [B, T, 3HD], z and dz [B, T, HD], P [B, H, T, Tp].
       const bwd = spec.attn === 'bwd', T = args[spec.rows + 1], H = args[spec.rows + 2], D = args[spec.rows + 3], Tp = (T + 3) & ~3;
@@ -213,13 +228,15 @@ export function runRows(kernels: { memory: WebAssembly.Memory; shared: boolean; 
   const big = 'gemm' in spec ? rows * C * args[3]! >= MIN_POOL_MACS
     : 'attn' in spec ? rows * args[spec.rows + 2]! * C * C * args[spec.rows + 3]! >= MIN_POOL_MACS // B H T^2 D
       : rows * C >= MIN_POOL_FLOATS;
-  const p = kernels.shared && threads > 1 && rows >= 2 && big ? ensurePool(kernels.memory, kernels.file, threads) : undefined;
+  // What a share is made of: rows, or whole chunks of rows for the chunked kernels.
+  const units = 'chunks' in spec ? Math.ceil(rows / args[spec.chunks.rows]!) : rows;
+  const p = kernels.shared && threads > 1 && units >= 2 && big ? ensurePool(kernels.memory, kernels.file, threads) : undefined;
   // Helpers count themselves ready in shared memory (a training loop never yields to the event loop).
   if (!p || Atomics.load(p.ctl, READY) < p.helpers) {
     kernels[name](...args);
     return;
   }
-  const n = Math.min(p.helpers + 1, rows);
+  const n = Math.min(p.helpers + 1, units);
   const { ctl, f32 } = p;
   const seq = ctl[SEQ]! + 1;
   Atomics.store(ctl, OP, OPS.indexOf(name));

@@ -13,6 +13,18 @@ import { capturedWasmMemory, wasmMemoryCaptureProblem } from '../wasm-memory.js'
 import { heapOffset, wasmBackendOf } from './backend-access.js';
 import { packageRoot } from '../../util/paths.js';
 
+/**
+ * Rows per chunk of the norm backwards' per-channel sums: float32 within a chunk,
+ * float64 across chunks (16 bounds the float32 part's error as the old per-block
+ * flush did, and leaves enough chunks for the threads).
+ */
+export const CHUNK_ROWS = 16;
+
+/** Bytes of one chunk record (assembly/simd-math.ts): `fields` x C float32 sums, 16-byte aligned, then two float64 totals. */
+export function chunkRecordBytes(fields: number, C: number): number {
+  return ((fields * C * 4 + 15) & ~15) + 16;
+}
+
 /** Typed exports of the kernel module. All pointers are byte offsets. */
 export interface SimdKernels {
   readonly memory: WebAssembly.Memory;
@@ -21,19 +33,27 @@ export interface SimdKernels {
   tanh_f32(x: number, y: number, n: number): void;
   squash_fwd(kind: number, x: number, y: number, rows: number, C: number,
     alpha: number, alphaPerChannel: number, s: number, sPerChannel: number, gamma: number, beta: number): void;
-  /** scratch: 4*C float64. */
+  /**
+   * Backwards write dx and, per chunk of chunkRows rows, a record of per-channel
+   * sums at part + chunk * recBytes (assembly/simd-math.ts, chunkRecordBytes in
+   * row-pool.ts); chunk_reduce adds the chunks up into the parameter gradients.
+   * squash_bwd's fields: dgamma, dbeta, dalpha if per channel, ds if per channel;
+   * totals: dalpha, ds when scalar.
+   */
   squash_bwd(kind: number, x: number, dy: number, rows: number, C: number,
     alpha: number, alphaPerChannel: number, s: number, sPerChannel: number, gamma: number,
-    dx: number, dalpha: number, ds: number, dgamma: number, dbeta: number, scratch: number): void;
+    dx: number, part: number, recBytes: number, chunkRows: number): void;
   layernorm_fwd(x: number, y: number, rows: number, C: number, gamma: number, beta: number,
     eps: number, mean: number, rstd: number): void;
-  /** scratch: 2*C float64. */
+  /** Fields dgamma, dbeta. */
   layernorm_bwd(x: number, dy: number, rows: number, C: number, gamma: number, mean: number, rstd: number,
-    dx: number, dgamma: number, dbeta: number, scratch: number): void;
+    dx: number, part: number, recBytes: number, chunkRows: number): void;
   rmsnorm_fwd(x: number, y: number, rows: number, C: number, gamma: number, eps: number, rstd: number): void;
-  /** scratch: C float64. */
+  /** Field dgamma. */
   rmsnorm_bwd(x: number, dy: number, rows: number, C: number, gamma: number, rstd: number,
-    dx: number, dgamma: number, scratch: number): void;
+    dx: number, part: number, recBytes: number, chunkRows: number): void;
+  /** out [C] = field `field` summed over `chunks` records (float64, chunk order); field -1 / -2: that total, one float. */
+  chunk_reduce(part: number, chunks: number, recBytes: number, C: number, field: number, out: number): void;
   /** y [batch, C, R, D] = x [batch, R, C, D] with the middle axes swapped (4-byte elements). */
   transpose_f32(x: number, y: number, batch: number, R: number, C: number, D: number): void;
   /**
@@ -74,7 +94,7 @@ export interface SimdKernels {
 }
 
 const EXPORT_NAMES = [
-  'tanh_f32', 'squash_fwd', 'squash_bwd', 'layernorm_fwd', 'layernorm_bwd', 'rmsnorm_fwd', 'rmsnorm_bwd',
+  'tanh_f32', 'squash_fwd', 'squash_bwd', 'layernorm_fwd', 'layernorm_bwd', 'rmsnorm_fwd', 'rmsnorm_bwd', 'chunk_reduce',
   'transpose_f32', 'gemm_f32', 'sum_rows_f32', 'sum_cols_f32',
   'attn_fwd', 'attn_bwd',
   'adamw_multi', 'sumsq_multi', 'xent_fwd', 'xent_bwd', 'gelu_fwd', 'gelu_bwd', 'gelu_exact_fwd', 'gelu_exact_bwd',

@@ -284,3 +284,67 @@ export function storeAcc(acc64: usize, out: usize, C: i32): void {
     store<f32>(out + (<usize>c << 2), <f32>load<f64>(acc64 + (<usize>c << 3)));
   }
 }
+
+// ---------------------------------------------------------------------------
+// Chunk records: the norm backwards' per-channel sums, kept so that threads
+// can share the rows (src/engine/ops/row-pool.ts) and the sums still not
+// depend on how they were split. For each chunk of `chunkRows` rows the rows
+// kernel writes a record at part + chunk * recBytes: `fields` float32 arrays
+// of C sums over that chunk's rows (field f at byte f * C * 4), and in the
+// record's last 16 bytes two float64 totals. chunk_reduce adds the chunks in
+// chunk order in float64: with chunkRows = BLOCK_ROWS that is the same
+// arithmetic as one thread flushing float32 block partials into float64.
+
+/** Record of the chunk holding local row r (r counts from the share's first row, a chunk start). */
+@inline export function chunkRecord(part: usize, r: i32, chunkRows: i32, recBytes: i32): usize {
+  return part + <usize>(r / chunkRows) * <usize>recBytes;
+}
+
+/** Zeroes a record's float32 sums (fields * C floats) at the start of a chunk. */
+@inline export function zeroRecord(rec: usize, floats: i32): void {
+  const zero = f32x4.splat(0.0);
+  let i = 0;
+  for (; i + 4 <= floats; i += 4) v128.store(rec + (<usize>i << 2), zero);
+  for (; i < floats; i++) store<f32>(rec + (<usize>i << 2), 0.0);
+}
+
+/** Stores a chunk's two float64 totals in the record's last 16 bytes. */
+@inline export function storeTotals(rec: usize, recBytes: i32, t0: f64, t1: f64): void {
+  store<f64>(rec + <usize>recBytes - 16, t0);
+  store<f64>(rec + <usize>recBytes - 8, t1);
+}
+
+/**
+ * out[c] = sum over chunks of field `field`'s sum c (field >= 0, C floats out),
+ * or one float: the sum of total -1 - field (field -1 or -2). Float64, chunk order.
+ */
+export function chunk_reduce(part: usize, chunks: i32, recBytes: i32, C: i32, field: i32, out: usize): void {
+  const rb = <usize>recBytes;
+  if (field < 0) {
+    const at = rb - 16 + (<usize>(-1 - field) << 3);
+    let t: f64 = 0.0;
+    for (let j = 0; j < chunks; j++) t += load<f64>(part + <usize>j * rb + at);
+    store<f32>(out, <f32>t);
+    return;
+  }
+  const base = part + ((<usize>field * <usize>C) << 2);
+  let c = 0;
+  for (; c + 4 <= C; c += 4) {
+    let lo = f64x2.splat(0.0);
+    let hi = f64x2.splat(0.0);
+    let p = base + (<usize>c << 2);
+    for (let j = 0; j < chunks; j++) {
+      const v = v128.load(p);
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      p += rb;
+    }
+    v128.store(out + (<usize>c << 2), v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+  }
+  for (; c < C; c++) {
+    let t: f64 = 0.0;
+    let p = base + (<usize>c << 2);
+    for (let j = 0; j < chunks; j++) { t += <f64>load<f32>(p); p += rb; }
+    store<f32>(out + (<usize>c << 2), <f32>t);
+  }
+}

@@ -1,5 +1,5 @@
 // LayerNorm and RMSNorm of the SIMD module (re-exported by simd-ops.ts, its entry).
-import { BLOCK_ROWS, hsum64, zeroF32, zeroF64, flushPartials, storeAcc } from './simd-math';
+import { hsum64, chunkRecord, zeroRecord } from './simd-math';
 
 // ---------------------------------------------------------------------------
 // Row statistics shared by LayerNorm and RMSNorm.
@@ -74,17 +74,17 @@ export function layernorm_fwd(x: usize, y: usize, rows: i32, C: i32, gamma: usiz
 }
 
 // dx = rstd * (dxh - mean(dxh) - xh * mean(dxh * xh)), dxh = dy * gamma;
-// dgamma = sum_rows dy * xh; dbeta = sum_rows dy. scratch: 2*C f64.
+// dgamma = sum_rows dy * xh; dbeta = sum_rows dy, as chunk records (fields
+// dgamma, dbeta; simd-math.ts) that chunk_reduce adds up.
 export function layernorm_bwd(x: usize, dy: usize, rows: i32, C: i32, gamma: usize,
-  mean: usize, rstd: usize, dx: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
+  mean: usize, rstd: usize, dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
   const rowBytes = <usize>C << 2;
   const invC: f64 = 1.0 / <f64>C;
-  const accG = scratch;
-  const accB = scratch + (<usize>C << 3);
-  zeroF64(scratch, 2 * C);
-  zeroF32(dgamma, C);
-  zeroF32(dbeta, C);
   for (let r = 0; r < rows; r++) {
+    const rec = chunkRecord(part, r, chunkRows, recBytes);
+    if (r % chunkRows == 0) zeroRecord(rec, 2 * C);
+    const dgamma = rec;
+    const dbeta = rec + (<usize>C << 2);
     const xr = x + <usize>r * rowBytes;
     const dyr = dy + <usize>r * rowBytes;
     const dxr = dx + <usize>r * rowBytes;
@@ -135,13 +135,7 @@ export function layernorm_bwd(x: usize, dy: usize, rows: i32, C: i32, gamma: usi
       const dxh = load<f32>(dyr + off) * load<f32>(gamma + off);
       store<f32>(dxr + off, rs * ((dxh - m1) - xh * m2));
     }
-    if ((r + 1) % BLOCK_ROWS == 0 || r == rows - 1) {
-      flushPartials(dgamma, accG, C);
-      flushPartials(dbeta, accB, C);
-    }
   }
-  storeAcc(accG, dgamma, C);
-  storeAcc(accB, dbeta, C);
 }
 
 // ---------------------------------------------------------------------------
@@ -170,14 +164,15 @@ export function rmsnorm_fwd(x: usize, y: usize, rows: i32, C: i32, gamma: usize,
 }
 
 // dx = rstd * (dxh - xh * mean(dxh * xh)), xh = x * rstd, dxh = dy * gamma;
-// dgamma = sum_rows dy * xh. scratch: C f64.
+// dgamma = sum_rows dy * xh, as chunk records (one field; simd-math.ts).
 export function rmsnorm_bwd(x: usize, dy: usize, rows: i32, C: i32, gamma: usize,
-  rstd: usize, dx: usize, dgamma: usize, scratch: usize): void {
+  rstd: usize, dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
   const rowBytes = <usize>C << 2;
   const invC: f64 = 1.0 / <f64>C;
-  zeroF64(scratch, C);
-  zeroF32(dgamma, C);
   for (let r = 0; r < rows; r++) {
+    const rec = chunkRecord(part, r, chunkRows, recBytes);
+    if (r % chunkRows == 0) zeroRecord(rec, C);
+    const dgamma = rec;
     const xr = x + <usize>r * rowBytes;
     const dyr = dy + <usize>r * rowBytes;
     const dxr = dx + <usize>r * rowBytes;
@@ -215,7 +210,5 @@ export function rmsnorm_bwd(x: usize, dy: usize, rows: i32, C: i32, gamma: usize
       const dxh = load<f32>(dyr + off) * load<f32>(gamma + off);
       store<f32>(dxr + off, rs * (dxh - xh * m2));
     }
-    if ((r + 1) % BLOCK_ROWS == 0 || r == rows - 1) flushPartials(dgamma, scratch, C);
   }
-  storeAcc(scratch, dgamma, C);
 }

@@ -7,14 +7,16 @@
 //   emscripten's heap; writing anywhere we were not pointed at would corrupt it.
 // - Every function reads and writes only the byte ranges its pointer arguments
 //   describe. Pointers are byte offsets of float32 arrays laid out as
-//   [rows, C]; per-channel vectors are [C]; `scratch` is a float64 array.
+//   [rows, C]; per-channel vectors are [C]; `part` is a block of chunk
+//   records (simd-math.ts), `scratch` a float64 array.
 // - Tails (C not a multiple of 4) go through the same vector code with
 //   lane-wise partial loads/stores, so an element's result does not depend on
 //   its column position.
 //
 // Files: simd-math.ts (shared vector math), this file (tanh and the squash
 // family), simd-norms.ts (LayerNorm, RMSNorm).
-import { K_TANH, K_TANH_ACCURATE, K_HARDTANH, K_SIGMOID, K_SOFTSIGN, K_ERF, K_ISRU, K_IDENTITY, BLOCK_ROWS, tanh4, shape4, derivFromF, deriv4, loadPartial, storePartial, hsum64, zeroF32, zeroF64, flushPartials, storeAcc } from './simd-math';
+import { K_TANH, K_TANH_ACCURATE, K_HARDTANH, K_SIGMOID, K_SOFTSIGN, K_ERF, K_ISRU, K_IDENTITY, tanh4, shape4, derivFromF, deriv4, loadPartial, storePartial, hsum64, chunkRecord, zeroRecord, storeTotals } from './simd-math';
+export { chunk_reduce } from './simd-math';
 
 export { layernorm_fwd, layernorm_bwd, rmsnorm_fwd, rmsnorm_bwd } from './simd-norms';
 export { transpose_f32 } from './simd-layout';
@@ -202,10 +204,10 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
 //   channel when aPC / sPC); dgamma_c = sum_rows dy * f(u); dbeta_c =
 //   sum_rows dy.
 // Pass A leaves f(u) in the dx row; pass B reads it back and overwrites it
-// with dx. Per-channel sums accumulate in the float32 outputs for BLOCK_ROWS
-// rows and are then added to float64 scratch (4*C f64: dgamma, dbeta,
-// dalpha, ds accumulators). Scalar sums accumulate per row in f32 lanes and
-// add row totals in f64.
+// with dx. The sums go to chunk records (simd-math.ts, chunk_reduce adds
+// them up): fields dgamma, dbeta, then dalpha if aPC, then ds if sPC; the
+// scalar dalpha and ds accumulate per row in f32 lanes, row totals in f64,
+// as the record's two totals.
 
 // g = dy * gamma * f'(u) for one vector of pass B; u is recomputed only for
 // the shapes whose derivative is not a function of f(u).
@@ -216,25 +218,28 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
 
 @inline function squashBwdRows(kind: i32, PC: bool, x: usize, dy: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
   const a1 = f32x4.splat(load<f32>(alpha));
   const s1 = f32x4.splat(load<f32>(s));
   const zero = f32x4.splat(0.0);
   const C4 = C & ~3;
   const rest = C - C4;
   const rowBytes = <usize>C << 2;
-  const accG = scratch;
-  const accB = scratch + (<usize>C << 3);
-  const accA = scratch + (<usize>C << 4);
-  const accS = accA + (<usize>C << 3);
-  zeroF64(scratch, 4 * C);
-  zeroF32(dgamma, C);
-  zeroF32(dbeta, C);
-  if (aPC) zeroF32(dalpha, C);
-  if (sPC) zeroF32(ds, C);
+  const fieldBytes = <usize>C << 2;
+  const fields = 2 + aPC + sPC;
   let totA: f64 = 0.0;
   let totS: f64 = 0.0;
   for (let r = 0; r < rows; r++) {
+    const rec = chunkRecord(part, r, chunkRows, recBytes);
+    if (r % chunkRows == 0) {
+      zeroRecord(rec, fields * C);
+      totA = 0.0;
+      totS = 0.0;
+    }
+    const dgamma = rec;
+    const dbeta = rec + fieldBytes;
+    const dalpha = rec + 2 * fieldBytes;
+    const ds = rec + <usize>(2 + aPC) * fieldBytes;
     const xr = x + <usize>r * rowBytes;
     const dyr = dy + <usize>r * rowBytes;
     const dxr = dx + <usize>r * rowBytes;
@@ -275,70 +280,59 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
     }
     totA += hsum64(rowA);
     totS += hsum64(rowS);
-    if ((r + 1) % BLOCK_ROWS == 0 || r == rows - 1) {
-      flushPartials(dgamma, accG, C);
-      flushPartials(dbeta, accB, C);
-      if (aPC) flushPartials(dalpha, accA, C);
-      if (sPC) flushPartials(ds, accS, C);
-    }
+    if ((r + 1) % chunkRows == 0 || r == rows - 1) storeTotals(rec, recBytes, totA, totS);
   }
-  storeAcc(accG, dgamma, C);
-  storeAcc(accB, dbeta, C);
-  if (aPC) storeAcc(accA, dalpha, C);
-  else store<f32>(dalpha, <f32>totA);
-  if (sPC) storeAcc(accS, ds, C);
-  else store<f32>(ds, <f32>totS);
 }
 
 @inline function squashBwdKind(kind: i32, x: usize, dy: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  if (aPC | sPC) squashBwdRows(kind, true, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
-  else squashBwdRows(kind, false, x, dy, rows, C, alpha, 0, s, 0, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  if (aPC | sPC) squashBwdRows(kind, true, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  else squashBwdRows(kind, false, x, dy, rows, C, alpha, 0, s, 0, gamma, dx, part, recBytes, chunkRows);
 }
 
 function squashBwdTanh(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  squashBwdKind(K_TANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  squashBwdKind(K_TANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
 function squashBwdTanhAccurate(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  squashBwdKind(K_TANH_ACCURATE, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  squashBwdKind(K_TANH_ACCURATE, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
 function squashBwdHardtanh(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  squashBwdKind(K_HARDTANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  squashBwdKind(K_HARDTANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
 function squashBwdSigmoid(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  squashBwdKind(K_SIGMOID, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  squashBwdKind(K_SIGMOID, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
 function squashBwdSoftsign(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  squashBwdKind(K_SOFTSIGN, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  squashBwdKind(K_SOFTSIGN, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
 function squashBwdErf(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  squashBwdKind(K_ERF, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  squashBwdKind(K_ERF, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
 function squashBwdIsru(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  squashBwdKind(K_ISRU, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  squashBwdKind(K_ISRU, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
 function squashBwdIdentity(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  squashBwdKind(K_IDENTITY, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  squashBwdKind(K_IDENTITY, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
 
 export function squash_bwd(kind: i32, x: usize, dy: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, dalpha: usize, ds: usize, dgamma: usize, dbeta: usize, scratch: usize): void {
-  if (kind == K_TANH) squashBwdTanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
-  else if (kind == K_TANH_ACCURATE) squashBwdTanhAccurate(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
-  else if (kind == K_HARDTANH) squashBwdHardtanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
-  else if (kind == K_SIGMOID) squashBwdSigmoid(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
-  else if (kind == K_SOFTSIGN) squashBwdSoftsign(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
-  else if (kind == K_ERF) squashBwdErf(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
-  else if (kind == K_ISRU) squashBwdIsru(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
-  else if (kind == K_IDENTITY) squashBwdIdentity(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, dalpha, ds, dgamma, dbeta, scratch);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  if (kind == K_TANH) squashBwdTanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  else if (kind == K_TANH_ACCURATE) squashBwdTanhAccurate(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  else if (kind == K_HARDTANH) squashBwdHardtanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  else if (kind == K_SIGMOID) squashBwdSigmoid(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  else if (kind == K_SOFTSIGN) squashBwdSoftsign(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  else if (kind == K_ERF) squashBwdErf(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  else if (kind == K_ISRU) squashBwdIsru(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  else if (kind == K_IDENTITY) squashBwdIdentity(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
 }
