@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { relaxedSimdStatus } from '../src/engine/ops/simd.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -10,7 +11,11 @@ export function median(xs: number[]): number {
 }
 
 export function machineInfo(): Record<string, unknown> {
-  return { cpu: cpus()[0]?.model, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.versions.node, date: new Date().toISOString() };
+  return {
+    cpu: cpus()[0]?.model, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.versions.node,
+    // Which kernel build ran (src/engine/ops/simd.ts): its numbers differ from the plain build's.
+    relaxedSimd: relaxedSimdStatus().on, date: new Date().toISOString(),
+  };
 }
 
 /** Write `data` to bench/results/<name>-<backend>-<timestamp>.json and return the path. */

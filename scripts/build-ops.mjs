@@ -3,6 +3,7 @@
 // AssemblyScript into
 //   dist/wasm/ops.wasm         imports a plain memory  (single-thread tfjs-wasm)
 //   dist/wasm/ops-shared.wasm  imports a shared memory (threaded tfjs-wasm)
+//   and the same two with relaxed SIMD (ops-relaxed.wasm, ops-shared-relaxed.wasm)
 // and refuses to write them unless the module is safe to run on emscripten's
 // heap: its only import is env.memory, it has no data segments, globals,
 // tables, start function or memory-management instructions, and a run of every
@@ -14,6 +15,7 @@ import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
 import asc from 'assemblyscript/asc';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,14 +38,19 @@ const COMMON_FLAGS = [
   '--noColors',
 ];
 
+const SHARED_FLAGS = ['--sharedMemory', '--maximumMemory', String(SHARED_MAX_PAGES), '--enable', 'threads'];
+// The relaxed-SIMD builds differ only in madd() (assembly/simd-math.ts): one
+// f32x4.relaxed_madd instead of a multiply and an add. The loader picks them
+// where the runtime has relaxed SIMD (src/engine/ops/simd.ts).
 const VARIANTS = [
-  { file: 'ops.wasm', flags: [], shared: false },
-  {
-    file: 'ops-shared.wasm',
-    flags: ['--sharedMemory', '--maximumMemory', String(SHARED_MAX_PAGES), '--enable', 'threads'],
-    shared: true,
-  },
+  { file: 'ops.wasm', flags: [], shared: false, relaxed: false },
+  { file: 'ops-shared.wasm', flags: SHARED_FLAGS, shared: true, relaxed: false },
+  { file: 'ops-relaxed.wasm', flags: ['--enable', 'relaxed-simd'], shared: false, relaxed: true },
+  { file: 'ops-shared-relaxed.wasm', flags: [...SHARED_FLAGS, '--enable', 'relaxed-simd'], shared: true, relaxed: true },
 ];
+// Node 20's V8 validates relaxed SIMD only behind this flag (later ones by
+// default); the guard check must instantiate those builds too.
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 
 // The exports the loader (src/engine/ops/simd.ts, EXPORT_NAMES) expects: read from
 // that file so the list lives in one place; the module must export exactly these.
@@ -105,6 +112,9 @@ function checkStructure(variant, binary, text) {
   const names = exports.map((e) => e.name).sort();
   if (JSON.stringify(names) !== JSON.stringify(EXPECTED_EXPORTS) || exports.some((e) => e.kind !== 'function')) {
     throw new BuildError(`${variant.file}: unexpected exports ${JSON.stringify(exports)}`);
+  }
+  if (variant.relaxed !== text.includes('f32x4.relaxed_madd')) {
+    throw new BuildError(`${variant.file}: ${variant.relaxed ? 'no' : 'an unexpected'} f32x4.relaxed_madd in the .wat`);
   }
   for (const pattern of FORBIDDEN_WAT) {
     const hit = text.match(pattern);

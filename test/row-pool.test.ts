@@ -19,15 +19,16 @@ describe('row pool', () => {
     assert.equal(GEMM_PACK_FLOATS, Number(kc[1]) * Number(nc[1]) + 8);
   });
 
-  test('threaded kernels (forwards and backwards) equal one thread bit for bit, and the helpers really run',
+  for (const relaxed of ['0', '1']) test(`threaded kernels (forwards and backwards) equal one thread bit for bit, and the helpers really run (${relaxed === '1' ? 'relaxed-SIMD build' : 'plain build'})`,
     { skip: availableParallelism() < 2 ? 'one CPU: wasm threads (and so the pool) are off by design' : false }, () => {
       const r = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'row-pool-child.ts')], {
-        cwd: join(__dirname, '..'), env: { ...process.env, DYTLAB_WASM_THREADS: '2' }, encoding: 'utf8', timeout: 120_000,
+        cwd: join(__dirname, '..'), env: { ...process.env, DYTLAB_WASM_THREADS: '2', DYTLAB_RELAXED_SIMD: relaxed }, encoding: 'utf8', timeout: 120_000,
       });
       const line = r.stdout.split('\n').find((l) => l.startsWith('@@rowpool '));
       assert.ok(line, `no result (exit ${r.status}):\n${r.stderr.slice(-1500)}`);
-      const j = JSON.parse(line.slice('@@rowpool '.length)) as { threads: number; pool: { threads: number; ready: number }; same: Record<string, boolean>; helped: number };
+      const j = JSON.parse(line.slice('@@rowpool '.length)) as { threads: number; pool: { threads: number; ready: number }; same: Record<string, boolean>; helped: number; file: string };
       assert.equal(j.threads, 2);
+      assert.match(j.file, relaxed === '1' ? /-relaxed\.wasm$/ : /ops-shared\.wasm$/, 'the helpers load the module the main thread uses');
       assert.equal(j.pool.threads, 2, 'one helper besides the main thread');
       assert.equal(j.pool.ready, 1, 'the helper instantiated the module on the shared memory');
       assert.ok(j.helped > 0, 'the helper computed none of 20 large jobs\' shares');

@@ -67,6 +67,30 @@ export async function timeRuns(run: () => Tensor[], warmup: number, reps: number
 }
 
 /**
+ * Like timeRuns for several runs at once, alternating them rep by rep (after
+ * `warmup` rounds of each), so that every timing is taken at the same moments:
+ * a ratio of two of them holds when the machine's speed drifts during a run.
+ */
+export async function timeInterleaved(runs: Array<() => Tensor[]>, warmup: number, reps: number): Promise<Timing[]> {
+  const once = async (run: () => Tensor[]): Promise<number> => {
+    const t0 = performance.now();
+    const outs = run();
+    for (const o of outs) await settle(o);
+    const dt = performance.now() - t0;
+    tf.dispose(outs);
+    return dt;
+  };
+  for (let i = 0; i < warmup; i++) for (const run of runs) await once(run);
+  const ts = runs.map(() => [] as number[]);
+  for (let i = 0; i < reps; i++) for (let j = 0; j < runs.length; j++) ts[j]!.push(await once(runs[j]!));
+  return ts.map((t) => {
+    const sorted = t.slice().sort((a, b) => a - b);
+    const m = sorted.length >> 1;
+    return { medianMs: sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2, minMs: sorted[0]!, runs: reps };
+  });
+}
+
+/**
  * Best of `reps` timed runs after `warmup`: on a shared machine other processes
  * only ever add time, so the minimum is the least disturbed estimate.
  */

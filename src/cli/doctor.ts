@@ -19,6 +19,9 @@ export function formatDoctor(info: BackendInfo, check: SelfCheck): string {
       ? `${info.backend === 'webgpu' ? 'WGSL' : info.fusedKernels.simd ? 'SIMD WebAssembly' : 'JavaScript'}: ${info.fusedKernels.registered.join(', ')}`
       : `none (${info.fusedKernels.reason ?? 'unavailable'})`],
   ];
+  if (info.fusedKernels.relaxedSimd) {
+    rows.push(['relaxed simd', `${info.fusedKernels.relaxedSimd.on ? 'on' : 'off'}: ${info.fusedKernels.relaxedSimd.reason}`]);
+  }
   if (info.fusedKernels.registered.length && info.fusedKernels.reason) rows.push(['kernel note', info.fusedKernels.reason]);
   if (info.gpu) {
     rows.push(['gpu adapter', `${info.gpu.device || info.gpu.description} (${info.gpu.software ? 'software' : 'hardware'}; ` +

@@ -26,6 +26,7 @@ const ENVIRONMENT = `
 Environment:
   DYTLAB_BACKEND=tensorflow|wasm|cpu|webgpu   force a compute backend
   DYTLAB_WASM_THREADS=N                       wasm threads (default: one per CPU, self-checked; 0 = off)
+  DYTLAB_RELAXED_SIMD=1|0                     kernels' relaxed-SIMD build (default: where the runtime has it; 1 = also Node 20)
   DYTLAB_STORE=PATH                           the run store (default runs/dytlab.sqlite)
   DYTLAB_CHROMIUM=PATH                        the Chromium that renders figures (default: chromium/google-chrome on PATH, else playwright-core's)
   DYTLAB_FIGURES=skip                         run/reproduce: do not export the figures notebooks saved`;

@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module';
 import { tf } from './tf.js';
 import type { GpuAdapterSummary } from './webgpu/dawn.js';
+import { relaxedSimdSetting } from './ops/simd.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -38,7 +39,11 @@ export interface BackendInfo {
   /** Engine fixes installed on this backend (see engine/wasm/). */
   fixes: string[];
   /** Fused norm kernels: registered names, whether they run as SIMD WebAssembly, and why not. */
-  fusedKernels: { registered: string[]; simd: boolean; reason?: string };
+  fusedKernels: {
+    registered: string[]; simd: boolean; reason?: string;
+    /** wasm with the SIMD module: whether its relaxed-SIMD build (fused multiply-adds) runs, and why. */
+    relaxedSimd?: { on: boolean; reason: string };
+  };
   /** Backends tried before this one, and why they were passed over. */
   attempts: BackendAttempt[];
   /** webgpu only: the adapter (name, software or hardware, Dawn backend, features, limits). */
@@ -144,6 +149,7 @@ export async function initBackend(preferred?: BackendName): Promise<BackendInfo>
   const env = process.env.DYTLAB_BACKEND;
   const requested = env ? parseBackend(env, 'DYTLAB_BACKEND') : preferred ? parseBackend(preferred, 'initBackend') : undefined;
   const chosenBy: BackendInfo['chosenBy'] = env ? 'env' : preferred ? 'argument' : 'auto';
+  relaxedSimdSetting(); // a bad DYTLAB_RELAXED_SIMD fails here, not as a silent fallback later
   if (pending) await pending.catch(() => undefined);
   if (current && (requested === undefined || requested === current.backend)) return current;
   pending = choose(requested, chosenBy);

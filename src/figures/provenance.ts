@@ -59,7 +59,8 @@ export function gitCommitOf(cwd: string = process.cwd()): string | null {
 /** This process's compute backend in one line, or null before initBackend(). */
 export function backendOfThisProcess(): string | null {
   const info = backendInfo();
-  return info ? `${info.backend} (${info.backendPackage} ${info.backendVersion}${info.simd ? ', SIMD' : ''}, ${info.threads} thread${info.threads === 1 ? '' : 's'})` : null;
+  return info ? `${info.backend} (${info.backendPackage} ${info.backendVersion}${info.simd ? ', SIMD' : ''}` +
+    `${info.fusedKernels.relaxedSimd?.on ? ', relaxed SIMD' : ''}, ${info.threads} thread${info.threads === 1 ? '' : 's'})` : null;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -14,7 +14,7 @@ export type { SquashTensors } from './composed.js';
 export { squashReference, layerNormReference, rmsNormReference, squashF64, erfF64 } from './reference.js';
 export type { SquashRefParams } from './reference.js';
 export {
-  simdKernels, simdKernelsProblem, simdTanhKernel, setSimdKernelsEnabled, kernelsWasmPath,
+  simdKernels, simdKernelsProblem, simdTanhKernel, setSimdKernelsEnabled, kernelsWasmPath, relaxedSimdStatus,
 } from './simd.js';
-export type { SimdKernels } from './simd.js';
+export type { SimdKernels, RelaxedSimdStatus } from './simd.js';
 export { installWasmMemoryCapture, capturedWasmMemory, wasmMemoryCaptureProblem } from '../wasm-memory.js';

@@ -1,12 +1,15 @@
-// Loader for the SIMD kernel module (dist/wasm/ops[-shared].wasm, built
-// by scripts/build-ops.mjs), instantiated on tfjs-wasm's own memory so the
-// kernels read and write tensors in place by heap offset.
+// Loader for the SIMD kernel module (dist/wasm/ops[-shared][-relaxed].wasm,
+// built by scripts/build-ops.mjs), instantiated on tfjs-wasm's own memory so
+// the kernels read and write tensors in place by heap offset. The relaxed
+// build (fused multiply-adds in the tanh, exp and affine polynomials) is used
+// where the runtime has relaxed SIMD; relaxedSimdStatus() says which and why.
 //
 // Unavailability is never silent: simdKernels() returns null and
 // simdKernelsProblem() says why (no memory capture, file missing, ...).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import { tf } from '../tf.js';
 import type { TensorInfo } from '../tf.js';
 import { capturedWasmMemory, wasmMemoryCaptureProblem } from '../wasm-memory.js';
@@ -103,10 +106,57 @@ const EXPORT_NAMES = [
 
 const PACKAGE_NAME = 'dytlab';
 
-/** Path of the kernel module for a plain or shared memory. */
-export function kernelsWasmPath(shared: boolean): string | undefined {
+// The smallest module using f32x4.relaxed_madd (0xfd 0x105): () -> v128 of three v128.const.
+const RELAXED_PROBE = (() => {
+  const c = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+  const body = [0x00, ...c, ...c, ...c, 0xfd, 0x85, 0x02, 0x0b];
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: [] -> [v128]
+    0x03, 0x02, 0x01, 0x00, // one function of that type
+    0x0a, body.length + 2, 0x01, body.length, ...body]);
+})();
+
+/** DYTLAB_RELAXED_SIMD: '1', '0' or unset; anything else is an error naming the variable and the value. */
+export function relaxedSimdSetting(): '0' | '1' | undefined {
+  const want = process.env.DYTLAB_RELAXED_SIMD;
+  if (want === undefined || want === '0' || want === '1') return want;
+  throw new Error(`DYTLAB_RELAXED_SIMD=${want}: expected 1 (on where possible) or 0 (off); unset, it is on where the runtime has relaxed SIMD by default`);
+}
+
+/** Whether the relaxed-SIMD kernel build is used, and why (or why not). */
+export interface RelaxedSimdStatus { on: boolean; reason: string }
+
+let relaxed: RelaxedSimdStatus | undefined;
+
+/**
+ * Relaxed SIMD for the kernel module: on where the runtime validates
+ * f32x4.relaxed_madd (Node 22 and later by default) unless DYTLAB_RELAXED_SIMD=0;
+ * on Node 20 only with DYTLAB_RELAXED_SIMD=1 (which sets V8's
+ * --experimental-wasm-relaxed-simd for this process) or that node flag. Decided
+ * once per process: results differ in the last bits between the builds (one
+ * rounding per multiply-add instead of two), so a run records which it used.
+ */
+export function relaxedSimdStatus(): RelaxedSimdStatus {
+  if (relaxed) return relaxed;
+  const want = relaxedSimdSetting();
+  if (want === '0') return (relaxed = { on: false, reason: 'switched off by DYTLAB_RELAXED_SIMD=0' });
+  if (!WebAssembly.validate(RELAXED_PROBE) && want === '1') v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  if (!WebAssembly.validate(RELAXED_PROBE)) {
+    return (relaxed = {
+      on: false,
+      reason: want === '1'
+        ? `this runtime (Node ${process.versions.node}) has no relaxed SIMD, even with --experimental-wasm-relaxed-simd`
+        : `Node ${process.versions.node}'s V8 has relaxed SIMD only behind a flag: DYTLAB_RELAXED_SIMD=1 (or node --experimental-wasm-relaxed-simd) turns it on`,
+    });
+  }
+  return (relaxed = { on: true, reason: 'f32x4.relaxed_madd in the tanh, exp and affine polynomials and the matrix product (a fused multiply-add where the CPU has FMA)' });
+}
+
+/** Path of the kernel module for a plain or shared memory, relaxed-SIMD build or not. */
+export function kernelsWasmPath(shared: boolean, relaxedBuild = relaxedSimdStatus().on): string | undefined {
   const root = packageRoot();
-  return root === undefined ? undefined : path.join(root, 'dist', 'wasm', shared ? 'ops-shared.wasm' : 'ops.wasm');
+  const name = `ops${shared ? '-shared' : ''}${relaxedBuild ? '-relaxed' : ''}.wasm`;
+  return root === undefined ? undefined : path.join(root, 'dist', 'wasm', name);
 }
 
 let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | undefined;

@@ -20,6 +20,8 @@
 // blocks of GEMM_KC, each block's partial sums added to C in order, so results
 // depend only on (K, GEMM_KC), never on M, N or threads.
 
+import { macc } from './simd-math';
+
 export const GEMM_KC: i32 = 256;
 /** Columns of B packed at a time (a multiple of 8). */
 export const GEMM_NC: i32 = 512;
@@ -79,13 +81,13 @@ const MR: i32 = 4;
   for (let kk = 0; kk < kc; kk++) {
     const b0 = v128.load(pb), b1 = v128.load(pb, 16);
     let a = v128.load32_splat(p0);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0)); c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    c00 = macc(c00, a, b0); c01 = macc(c01, a, b1);
     a = v128.load32_splat(p1);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0)); c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    c10 = macc(c10, a, b0); c11 = macc(c11, a, b1);
     a = v128.load32_splat(p2);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0)); c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    c20 = macc(c20, a, b0); c21 = macc(c21, a, b1);
     a = v128.load32_splat(p3);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0)); c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    c30 = macc(c30, a, b0); c31 = macc(c31, a, b1);
     p0 += kStep; p1 += kStep; p2 += kStep; p3 += kStep;
     pb += 32;
   }
@@ -102,8 +104,8 @@ const MR: i32 = 4;
   let pb = pack;
   for (let kk = 0; kk < kc; kk++) {
     const a = v128.load32_splat(p0);
-    c00 = f32x4.add(c00, f32x4.mul(a, v128.load(pb)));
-    c01 = f32x4.add(c01, f32x4.mul(a, v128.load(pb, 16)));
+    c00 = macc(c00, a, v128.load(pb));
+    c01 = macc(c01, a, v128.load(pb, 16));
     p0 += kStep;
     pb += 32;
   }

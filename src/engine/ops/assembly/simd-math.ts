@@ -39,6 +39,23 @@ export const TB6: f32 = 1.19825839466702e-6;
   return f32x4.splat(v);
 }
 
+// a * b + c. In the relaxed-SIMD build (ops-relaxed.wasm, ops-shared-relaxed.wasm;
+// chosen where the runtime has relaxed SIMD, src/engine/ops/simd.ts) one
+// f32x4.relaxed_madd: a fused multiply-add on a CPU with FMA (one rounding, so
+// other bits than the plain build's), a multiply and an add otherwise. In the
+// plain build exactly the multiply and the add.
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// acc + a * b, for accumulators: the same one instruction as madd in the
+// relaxed build, and the plain build's add(acc, mul) in that operand order.
+@inline export function macc(acc: v128, a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
 // pmin/pmax compile to single minps/maxps; with x as the first operand a NaN
 // input propagates to the output.
 @inline export function clamp4(x: v128, lo: f32, hi: f32): v128 {
@@ -84,13 +101,13 @@ export const TQ4: f32 = 2.5262747530008234e-07;
 @inline export function tanh4fast(x: v128): v128 {
   const xc = clamp4(x, -TF_CLAMP, TF_CLAMP);
   const x2 = f32x4.mul(xc, xc);
-  let p = f32x4.add(f32x4.mul(x2, vsplat(TP3)), vsplat(TP2));
-  p = f32x4.add(f32x4.mul(x2, p), vsplat(TP1));
-  p = f32x4.add(f32x4.mul(x2, p), vsplat(TP0));
-  let q = f32x4.add(f32x4.mul(x2, vsplat(TQ4)), vsplat(TQ3));
-  q = f32x4.add(f32x4.mul(x2, q), vsplat(TQ2));
-  q = f32x4.add(f32x4.mul(x2, q), vsplat(TQ1));
-  q = f32x4.add(f32x4.mul(x2, q), vsplat(1.0));
+  let p = madd(x2, vsplat(TP3), vsplat(TP2));
+  p = madd(x2, p, vsplat(TP1));
+  p = madd(x2, p, vsplat(TP0));
+  let q = madd(x2, vsplat(TQ4), vsplat(TQ3));
+  q = madd(x2, q, vsplat(TQ2));
+  q = madd(x2, q, vsplat(TQ1));
+  q = madd(x2, q, vsplat(1.0));
   return f32x4.div(f32x4.mul(xc, p), q);
 }
 
@@ -110,13 +127,13 @@ export const EXP_MAX: f32 = 88.0;
   const xc = clamp4(x, EXP_MIN, EXP_MAX);
   const k = f32x4.nearest(f32x4.mul(xc, vsplat(LOG2E)));
   const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(k, vsplat(LN2_HI))), f32x4.mul(k, vsplat(LN2_LO)));
-  let p = f32x4.add(f32x4.mul(r, vsplat(1.0 / 5040.0)), vsplat(1.0 / 720.0));
-  p = f32x4.add(f32x4.mul(r, p), vsplat(1.0 / 120.0));
-  p = f32x4.add(f32x4.mul(r, p), vsplat(1.0 / 24.0));
-  p = f32x4.add(f32x4.mul(r, p), vsplat(1.0 / 6.0));
-  p = f32x4.add(f32x4.mul(r, p), vsplat(0.5));
-  p = f32x4.add(f32x4.mul(r, p), vsplat(1.0));
-  p = f32x4.add(f32x4.mul(r, p), vsplat(1.0));
+  let p = madd(r, vsplat(1.0 / 5040.0), vsplat(1.0 / 720.0));
+  p = madd(r, p, vsplat(1.0 / 120.0));
+  p = madd(r, p, vsplat(1.0 / 24.0));
+  p = madd(r, p, vsplat(1.0 / 6.0));
+  p = madd(r, p, vsplat(0.5));
+  p = madd(r, p, vsplat(1.0));
+  p = madd(r, p, vsplat(1.0));
   const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(k), i32x4.splat(127)), 23);
   return f32x4.mul(p, scale);
 }

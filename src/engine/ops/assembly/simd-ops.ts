@@ -15,7 +15,7 @@
 //
 // Files: simd-math.ts (shared vector math), this file (tanh and the squash
 // family), simd-norms.ts (LayerNorm, RMSNorm).
-import { K_TANH, K_TANH_ACCURATE, K_HARDTANH, K_SIGMOID, K_SOFTSIGN, K_ERF, K_ISRU, K_IDENTITY, tanh4, shape4, derivFromF, deriv4, loadPartial, storePartial, hsum64, chunkRecord, zeroRecord, storeTotals } from './simd-math';
+import { K_TANH, K_TANH_ACCURATE, K_HARDTANH, K_SIGMOID, K_SOFTSIGN, K_ERF, K_ISRU, K_IDENTITY, tanh4, shape4, derivFromF, deriv4, loadPartial, storePartial, hsum64, madd, chunkRecord, zeroRecord, storeTotals } from './simd-math';
 export { chunk_reduce } from './simd-math';
 
 export { layernorm_fwd, layernorm_bwd, rmsnorm_fwd, rmsnorm_bwd } from './simd-norms';
@@ -82,8 +82,8 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
     let f0 = shape4(kind, u0);
     let f1 = shape4(kind, u1);
     if (AFF) {
-      f0 = f32x4.add(f32x4.mul(v128.load(gamma + off), f0), v128.load(beta + off));
-      f1 = f32x4.add(f32x4.mul(v128.load(gamma + off, 16), f1), v128.load(beta + off, 16));
+      f0 = madd(v128.load(gamma + off), f0, v128.load(beta + off));
+      f1 = madd(v128.load(gamma + off, 16), f1, v128.load(beta + off, 16));
     }
     v128.store(outr + off, f0);
     v128.store(outr + off, f1, 16);
@@ -107,7 +107,7 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
   let c = 0;
   for (; c + 4 <= C; c += 4) {
     const off = <usize>c << 2;
-    v128.store(yr + off, f32x4.add(f32x4.mul(v128.load(gamma + off), v128.load(yr + off)), v128.load(beta + off)));
+    v128.store(yr + off, madd(v128.load(gamma + off), v128.load(yr + off), v128.load(beta + off)));
   }
   for (; c < C; c++) {
     const off = <usize>c << 2;
