@@ -191,15 +191,19 @@ function guardCheck(variant, mod) {
           const tag = `kind=${kind} rows=${rows} C=${C} alphaPerChannel=${aPC} sPerChannel=${sPC}`;
           runCase(`squash_fwd(${tag})`,
             [['x', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'], ['beta', C, 'in'], ['y', n, 'out']],
-            (p) => k.squash_fwd(kind, p.x, p.y, rows, C, p.alpha, aPC, p.s, sPC, p.gamma, p.beta));
-          for (const chunkRows of [16, 2]) {
+            (p) => k.squash_fwd(kind, p.x, p.y, rows, C, p.alpha, aPC, p.s, sPC, p.gamma, p.beta, 0));
+          // The training forward also writes f(u) (fOut); the backward then reads it (fIn).
+          runCase(`squash_fwd(${tag} fOut)`,
+            [['x', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'], ['beta', C, 'in'], ['y', n, 'out'], ['f', n, 'out']],
+            (p) => k.squash_fwd(kind, p.x, p.y, rows, C, p.alpha, aPC, p.s, sPC, p.gamma, p.beta, p.f));
+          for (const [chunkRows, saved] of [[16, false], [2, false], [16, true]]) {
             const fields = 2 + aPC + sPC, chunks = Math.ceil(rows / chunkRows), rec = recordBytes(fields, C);
-            runCase(`squash_bwd(${tag} chunkRows=${chunkRows}) + chunk_reduce`,
-              [['x', n, 'in'], ['dy', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'],
+            runCase(`squash_bwd(${tag} chunkRows=${chunkRows}${saved ? ' fIn' : ''}) + chunk_reduce`,
+              [['x', n, 'in'], ['dy', n, 'in'], ['alpha', aLen, 'in'], ['s', sLen, 'in'], ['gamma', C, 'in'], ['f', n, 'in'],
                 ['dx', n, 'out'], ['dalpha', aLen, 'out'], ['ds', sLen, 'out'], ['dgamma', C, 'out'], ['dbeta', C, 'out'],
                 ['part', (chunks * rec) / 4, 'scratch']],
               (p) => {
-                k.squash_bwd(kind, p.x, p.dy, rows, C, p.alpha, aPC, p.s, sPC, p.gamma, p.dx, p.part, rec, chunkRows);
+                k.squash_bwd(kind, p.x, p.dy, rows, C, p.alpha, aPC, p.s, sPC, p.gamma, p.dx, p.part, rec, chunkRows, saved ? p.f : 0);
                 k.chunk_reduce(p.part, chunks, rec, C, 0, p.dgamma);
                 k.chunk_reduce(p.part, chunks, rec, C, 1, p.dbeta);
                 k.chunk_reduce(p.part, chunks, rec, C, aPC ? 2 : -1, p.dalpha);

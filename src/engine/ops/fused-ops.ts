@@ -10,7 +10,7 @@ import type { TensorInfo } from '../tf.js';
 import { cpuBackendOf, cpuValues, heapOffset, wasmBackendOf } from './backend-access.js';
 import type { WasmBackendLike } from './backend-access.js';
 import {
-  layerNormBackwardJs, layerNormForwardJs, rmsNormBackwardJs, rmsNormForwardJs, squashBackwardJs, squashForwardJs,
+  layerNormBackwardJs, layerNormForwardJs, rmsNormBackwardJs, rmsNormForwardJs, squashBackwardJs, squashForwardJs, squashValuesJs,
 } from './js-ops.js';
 import { CHUNK_ROWS, chunkRecordBytes, simdKernels, simdKernelsEnabled, simdKernelsProblem } from './simd.js';
 import type { SimdKernels } from './simd.js';
@@ -66,6 +66,8 @@ interface Plan {
 interface KernelSpec {
   name: string;
   inputs: readonly string[];
+  /** Inputs that may be left out; when given they follow `inputs` in ins. */
+  optionalInputs?: readonly string[];
   plan(ins: TensorInfo[], attrs: Attrs, ctx: string): Plan;
 }
 
@@ -106,22 +108,36 @@ function squashShape(attrs: Attrs, ctx: string): SquashShape {
 // ---------------------------------------------------------------------------
 // Kernel descriptions.
 
+/** attr saveF: 1 asks the forward for f(alpha * x + s) as a second output (for the backward); 0 or absent: y only. */
+function saveF(attrs: Attrs, ctx: string): boolean {
+  const v = attrs?.['saveF'];
+  if (v === undefined || v === 0) return false;
+  if (v === 1) return true;
+  throw new Error(`${ctx}: attr saveF must be 0 or 1, got ${String(v)}`);
+}
+
 const squashFwd: KernelSpec = {
   name: KERNEL_NAMES.squash,
   inputs: ['x', 'alpha', 's', 'gamma', 'beta'],
   plan([x, alpha, s, gamma, beta], attrs, ctx) {
     const shape = squashShape(attrs, ctx);
+    const keep = saveF(attrs, ctx);
     const { rows, C } = geometry(x!, ctx);
     const aPC = checkScalarOrChannels(alpha!, 'alpha', C, ctx);
     const sPC = checkScalarOrChannels(s!, 's', C, ctx);
     checkChannels(gamma!, 'gamma', C, ctx);
     checkChannels(beta!, 'beta', C, ctx);
     return {
-      outShapes: [x!.shape],
+      // y, and f when saveF.
+      outShapes: keep ? [x!.shape, x!.shape] : [x!.shape],
       scratchF64: 0,
-      js: ([xv, av, sv, gv, bv], [y]) => squashForwardJs(shape, { x: xv!, alpha: av!, s: sv!, gamma: gv!, beta: bv! }, y!, rows, C),
-      simd: (k, [xo, ao, so, go, bo], [yo]) =>
-        runRows(k, 'squash_fwd', [simdCode(shape), xo!, yo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!, bo!]),
+      js: ([xv, av, sv, gv, bv], [y, f]) => {
+        const p = { x: xv!, alpha: av!, s: sv!, gamma: gv!, beta: bv! };
+        squashForwardJs(shape, p, y!, rows, C);
+        if (f) squashValuesJs(shape, p, f, rows, C);
+      },
+      simd: (k, [xo, ao, so, go, bo], [yo, fo]) =>
+        runRows(k, 'squash_fwd', [simdCode(shape), xo!, yo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!, bo!, fo ?? 0]),
     };
   },
 };
@@ -135,13 +151,16 @@ function chunkPlan(rows: number, C: number, fields: number): { chunks: number; r
 const squashBwd: KernelSpec = {
   name: KERNEL_NAMES.squashGrad,
   inputs: ['x', 'dy', 'alpha', 's', 'gamma'],
-  plan([x, dy, alpha, s, gamma], attrs, ctx) {
+  // f(alpha * x + s) as the training forward saved it: the SIMD backward reads it instead of recomputing.
+  optionalInputs: ['f'],
+  plan([x, dy, alpha, s, gamma, f], attrs, ctx) {
     const shape = squashShape(attrs, ctx);
     const { rows, C } = geometry(x!, ctx);
     if (size(dy!.shape) !== size(x!.shape)) throw new Error(`${ctx}: dy shape [${dy!.shape}] does not match x shape [${x!.shape}]`);
     const aPC = checkScalarOrChannels(alpha!, 'alpha', C, ctx);
     const sPC = checkScalarOrChannels(s!, 's', C, ctx);
     checkChannels(gamma!, 'gamma', C, ctx);
+    if (f && size(f.shape) !== size(x!.shape)) throw new Error(`${ctx}: f shape [${f.shape}] does not match x shape [${x!.shape}]`);
     const { chunks, rec, scratchF64 } = chunkPlan(rows, C, 2 + (aPC ? 1 : 0) + (sPC ? 1 : 0));
     return {
       // dx, dalpha, ds, dgamma, dbeta, each shaped like its primal.
@@ -150,9 +169,10 @@ const squashBwd: KernelSpec = {
       js: ([xv, dyv, av, sv, gv], [dx, da, ds, dg, db]) =>
         squashBackwardJs(shape, { x: xv!, alpha: av!, s: sv!, gamma: gv! }, dyv!,
           { dx: dx!, dalpha: da!, ds: ds!, dgamma: dg!, dbeta: db! }, rows, C),
-      simd: (k, [xo, dyo, ao, so, go], [dxo, dao, dso, dgo, dbo], part) => {
+      // (The JS loops recompute f: the fallback path, kept simple.)
+      simd: (k, [xo, dyo, ao, so, go, fo], [dxo, dao, dso, dgo, dbo], part) => {
         runRows(k, 'squash_bwd', [simdCode(shape), xo!, dyo!, rows, C, ao!, aPC ? 1 : 0, so!, sPC ? 1 : 0, go!,
-          dxo!, part, rec, CHUNK_ROWS]);
+          dxo!, part, rec, CHUNK_ROWS, fo ?? 0]);
         // Fields dgamma, dbeta, then dalpha / ds when per channel; otherwise totals 1 and 2.
         k.chunk_reduce(part, chunks, rec, C, 0, dgo!);
         k.chunk_reduce(part, chunks, rec, C, 1, dbo!);
@@ -288,7 +308,8 @@ function warnFallbackOnce(): void {
 export function kernelFuncFor(spec: KernelSpec, backendName: FusedBackend): tf.KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const ctx = `${spec.name} on backend '${backendName}'`;
-    const ins = spec.inputs.map((name) => {
+    const given = [...spec.inputs, ...(spec.optionalInputs ?? []).filter((name) => inputs[name] !== undefined)];
+    const ins = given.map((name) => {
       const t = inputs[name] as TensorInfo | undefined;
       if (t === undefined) throw new Error(`${ctx}: missing input ${name}`);
       if (t.dtype !== 'float32') throw new Error(`${ctx}: input ${name} has dtype ${t.dtype}; only float32 is supported`);

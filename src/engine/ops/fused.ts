@@ -109,21 +109,35 @@ function runKernel(name: string, inputs: Record<string, Tensor>, attrs: Record<s
   return Array.isArray(out) ? out : [out];
 }
 
+/**
+ * Whether a gradient tape is recording around this call (tf.grads, tf.variableGrads,
+ * tf.customGrad's caller). Inside a custom gradient's forward tfjs reports its own
+ * isTapeOn() as false (a kernel is running), so this reads the tape depth; a tfjs
+ * without that field counts as recording (saving f is then only wasted memory).
+ */
+function recordingGradients(): boolean {
+  const depth = (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state?.gradientDepth;
+  return depth === undefined || depth > 0;
+}
+
 /** y = gamma * f(alpha * x + s) + beta over the last axis of x. */
 export function squashOp(x: Tensor, p: SquashParams, shape: SquashShape, impl: KernelImpl = 'auto'): Tensor {
   assertSquashShape(shape);
   if (!useFused(`squashOp(${shape})`, KERNEL_NAMES.squash, impl)) return composedSquash(x, p, shape);
   const op = customGrad<[Tensor, Tensor, Tensor, Tensor, Tensor]>((x, alpha, s, gamma, beta, save) => {
-    const [y] = runKernel(KERNEL_NAMES.squash, { x, alpha, s, gamma, beta }, { shape });
-    // save() clones, which keeps x alive if the caller's tidy disposes it
-    // before backward. (On tfjs-wasm a clone is a real copy: the Identity
-    // kernel copies, ~1 ms per 12.6 MB; tfjs's own ops pay the same.)
-    save([x, alpha, s, gamma]);
+    // Under a gradient tape on wasm the forward also returns f(alpha * x + s), which the
+    // SIMD backward reads instead of recomputing the tanh (as PyTorch's autograd keeps
+    // tanh's output): one more saved tensor the size of x, the backward's costliest pass gone.
+    const keepF = tf.getBackend() === 'wasm' && recordingGradients();
+    const [y, f] = runKernel(KERNEL_NAMES.squash, { x, alpha, s, gamma, beta }, keepF ? { shape, saveF: 1 } : { shape });
+    // save() clones (sharing the buffer on wasm, engine/wasm's identity fix), which keeps
+    // x and f alive if the caller's tidy disposes them before backward.
+    save(keepF ? [x, alpha, s, gamma, f!] : [x, alpha, s, gamma]);
     return {
       value: y!,
-      gradFunc: (dy, [sx, salpha, ss, sgamma]) =>
+      gradFunc: (dy, [sx, salpha, ss, sgamma, sf]) =>
         // dx, dalpha, ds, dgamma, dbeta in one kernel call.
-        runKernel(KERNEL_NAMES.squashGrad, { x: sx!, dy, alpha: salpha!, s: ss!, gamma: sgamma! }, { shape }),
+        runKernel(KERNEL_NAMES.squashGrad, { x: sx!, dy, alpha: salpha!, s: ss!, gamma: sgamma!, ...(sf ? { f: sf } : {}) }, { shape }),
     };
   });
   return op(x, p.alpha, p.s, p.gamma, p.beta);

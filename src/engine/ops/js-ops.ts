@@ -84,6 +84,19 @@ export function squashForwardJs(shape: SquashShape, p: SquashArrays, y: Float32A
   }
 }
 
+/** f[i] = f(alpha * x[i] + s) before the affine: what the training forward saves (the backward's f). */
+export function squashValuesJs(shape: SquashShape, p: Omit<SquashArrays, 'gamma' | 'beta'>, f: Float32Array, rows: number, C: number): void {
+  const k = SHAPE_CODES[shape];
+  const { x, alpha, s } = p;
+  const aPC = alpha.length !== 1, sPC = s.length !== 1;
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < C; c++, i++) {
+      const u = (aPC ? alpha[c]! : alpha[0]!) * x[i]! + (sPC ? s[c]! : s[0]!);
+      f[i] = k === 0 ? tanhRational(u) : shapeF(k, u);
+    }
+  }
+}
+
 /** Outputs of the squash backward kernel; dalpha / ds match alpha / s. */
 export interface SquashGrads {
   dx: Float32Array; dalpha: Float32Array; ds: Float32Array; dgamma: Float32Array; dbeta: Float32Array;

@@ -24,8 +24,8 @@ import { wasmThreadsStatus } from '../wasm-threads.js';
 
 /** Kernels the pool can split, with the positions of their row-major arguments. */
 export const ROW_KERNELS = {
-  // squash_fwd(kind, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta)
-  squash_fwd: { rows: 3, cols: 4, rowPtrs: [1, 2], perRowPtrs: [] as number[], f32: [] as number[] },
+  // squash_fwd(kind, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut); fOut may be 0 (none).
+  squash_fwd: { rows: 3, cols: 4, rowPtrs: [1, 2], optRowPtrs: [11], perRowPtrs: [] as number[], f32: [] as number[] },
   // layernorm_fwd(x, y, rows, C, gamma, beta, eps, mean, rstd)
   layernorm_fwd: { rows: 2, cols: 3, rowPtrs: [0, 1], perRowPtrs: [7, 8], f32: [6] },
   // rmsnorm_fwd(x, y, rows, C, gamma, eps, rstd)
@@ -43,8 +43,8 @@ export const ROW_KERNELS = {
   // Norm backwards: the rows split at chunk starts (multiples of chunkRows), each share
   // writing its own chunks' records of per-channel sums (simd-math.ts; chunk_reduce adds
   // them in order afterwards, so the sums do not depend on the split).
-  // squash_bwd(kind, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows)
-  squash_bwd: { rows: 3, cols: 4, rowPtrs: [1, 2, 10], perRowPtrs: [] as number[], f32: [] as number[], chunks: { part: 11, rec: 12, rows: 13 } },
+  // squash_bwd(kind, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn); fIn may be 0.
+  squash_bwd: { rows: 3, cols: 4, rowPtrs: [1, 2, 10], optRowPtrs: [14], perRowPtrs: [] as number[], f32: [] as number[], chunks: { part: 11, rec: 12, rows: 13 } },
   // layernorm_bwd(x, dy, rows, C, gamma, mean, rstd, dx, part, recBytes, chunkRows)
   layernorm_bwd: { rows: 2, cols: 3, rowPtrs: [0, 1, 7], perRowPtrs: [5, 6], f32: [] as number[], chunks: { part: 8, rec: 9, rows: 10 } },
   // rmsnorm_bwd(x, dy, rows, C, gamma, rstd, dx, part, recBytes, chunkRows)
@@ -78,7 +78,7 @@ export const GEMM_PACK_FLOATS = 256 * 512 + 8;
 const WAIT_MS = 0.5;
 
 // Control block layout (Int32 slots). Per share i (1..helpers): CLAIM_i, DONE_i.
-const SEQ = 0, OP = 1, NSHARES = 2, READY = 3, ARGS = 4, MAX_ARGS = 14, SHARES = ARGS + MAX_ARGS, MAX_HELPERS = 7;
+const SEQ = 0, OP = 1, NSHARES = 2, READY = 3, ARGS = 4, MAX_ARGS = 16, SHARES = ARGS + MAX_ARGS, MAX_HELPERS = 7;
 /** Shares computed by helpers so far (the main thread takes over unclaimed ones). */
 const HELPED = SHARES + 2 * (MAX_HELPERS + 1);
 
@@ -142,6 +142,7 @@ function splitSource(): string {
       return;
     }
     for (const i of spec.rowPtrs) args[i] += r0 * C * 4;
+    for (const i of spec.optRowPtrs ?? []) if (args[i] !== 0) args[i] += r0 * C * 4; // 0: not given
     for (const i of spec.perRowPtrs) args[i] += r0 * 4;
   }`;
 }

@@ -34,18 +34,19 @@ export interface SimdKernels {
   readonly shared: boolean;
   readonly file: string;
   tanh_f32(x: number, y: number, n: number): void;
+  /** fOut: 0, or where f(alpha * x + s) also goes (the training forward, for the backward's fIn). */
   squash_fwd(kind: number, x: number, y: number, rows: number, C: number,
-    alpha: number, alphaPerChannel: number, s: number, sPerChannel: number, gamma: number, beta: number): void;
+    alpha: number, alphaPerChannel: number, s: number, sPerChannel: number, gamma: number, beta: number, fOut: number): void;
   /**
    * Backwards write dx and, per chunk of chunkRows rows, a record of per-channel
    * sums at part + chunk * recBytes (assembly/simd-math.ts, chunkRecordBytes in
    * row-pool.ts); chunk_reduce adds the chunks up into the parameter gradients.
    * squash_bwd's fields: dgamma, dbeta, dalpha if per channel, ds if per channel;
-   * totals: dalpha, ds when scalar.
+   * totals: dalpha, ds when scalar. fIn: 0 (f recomputed from x), or the forward's saved f.
    */
   squash_bwd(kind: number, x: number, dy: number, rows: number, C: number,
     alpha: number, alphaPerChannel: number, s: number, sPerChannel: number, gamma: number,
-    dx: number, part: number, recBytes: number, chunkRows: number): void;
+    dx: number, part: number, recBytes: number, chunkRows: number, fIn: number): void;
   layernorm_fwd(x: number, y: number, rows: number, C: number, gamma: number, beta: number,
     eps: number, mean: number, rstd: number): void;
   /** Fields dgamma, dbeta. */

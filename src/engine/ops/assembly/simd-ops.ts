@@ -71,7 +71,8 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
 // out[c] = f(alpha * x[c] + s) for one row.
 // One pass (AFF): the affine is applied in the same loop and y written once;
 // used for the shapes whose f is short enough not to spill (see oneLoop).
-@inline function rowShape(kind: i32, PC: bool, AFF: bool, xr: usize, outr: usize, C: i32,
+// SAVE (with AFF): f itself is also stored, at fo (the training forward keeps it for the backward).
+@inline function rowShape(kind: i32, PC: bool, AFF: bool, SAVE: bool, xr: usize, outr: usize, fo: usize, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, a1: v128, s1: v128, gamma: usize, beta: usize): void {
   let c = 0;
   for (; c + 8 <= C; c += 8) {
@@ -82,6 +83,10 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
     let f0 = shape4(kind, u0);
     let f1 = shape4(kind, u1);
     if (AFF) {
+      if (SAVE) {
+        v128.store(fo + off, f0);
+        v128.store(fo + off, f1, 16);
+      }
       f0 = madd(v128.load(gamma + off), f0, v128.load(beta + off));
       f1 = madd(v128.load(gamma + off, 16), f1, v128.load(beta + off, 16));
     }
@@ -102,16 +107,16 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
   }
 }
 
-// y[c] = gamma[c] * y[c] + beta[c] for one row.
-@inline function rowAffine(yr: usize, C: i32, gamma: usize, beta: usize): void {
+// y[c] = gamma[c] * f[c] + beta[c] for one row (fr may be yr: in place).
+@inline function rowAffine(fr: usize, yr: usize, C: i32, gamma: usize, beta: usize): void {
   let c = 0;
   for (; c + 4 <= C; c += 4) {
     const off = <usize>c << 2;
-    v128.store(yr + off, madd(v128.load(gamma + off), v128.load(yr + off), v128.load(beta + off)));
+    v128.store(yr + off, madd(v128.load(gamma + off), v128.load(fr + off), v128.load(beta + off)));
   }
   for (; c < C; c++) {
     const off = <usize>c << 2;
-    store<f32>(yr + off, load<f32>(gamma + off) * load<f32>(yr + off) + load<f32>(beta + off));
+    store<f32>(yr + off, load<f32>(gamma + off) * load<f32>(fr + off) + load<f32>(beta + off));
   }
 }
 
@@ -121,82 +126,88 @@ export function tanh_f32(x: usize, y: usize, n: i32): void {
   return kind == K_HARDTANH || kind == K_IDENTITY || kind == K_SOFTSIGN || kind == K_TANH || kind == K_SIGMOID;
 }
 
-// Forward: y = gamma * f(alpha * x + s) + beta.
-@inline function squashFwdRows(kind: i32, PC: bool, x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
+// Forward: y = gamma * f(alpha * x + s) + beta; with SAVE, f(alpha * x + s) is
+// also written to fOut (same layout as y), for the backward to read instead of
+// recomputing it: the same bits, as the backward's f would be computed by the same code.
+@inline function squashFwdRows(kind: i32, PC: bool, SAVE: bool, x: usize, y: usize, rows: i32, C: i32,
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
   const a1 = f32x4.splat(load<f32>(alpha));
   const s1 = f32x4.splat(load<f32>(s));
   const rowBytes = <usize>C << 2;
   for (let r = 0; r < rows; r++) {
     const xr = x + <usize>r * rowBytes;
     const yr = y + <usize>r * rowBytes;
+    const fr = SAVE ? fOut + <usize>r * rowBytes : yr; // where f goes before the affine
     if (oneLoop(kind)) {
       // The vector part in one pass; the tail (C % 8) columns are finished by the two-pass code.
-      rowShape(kind, PC, true, xr, yr, C & ~7, alpha, aPC, s, sPC, a1, s1, gamma, beta);
+      rowShape(kind, PC, true, SAVE, xr, yr, fr, C & ~7, alpha, aPC, s, sPC, a1, s1, gamma, beta);
       const done = <usize>(C & ~7) << 2;
       if (C & 7) {
-        rowShape(kind, PC, false, xr + done, yr + done, C & 7, alpha + (PC && aPC ? done : 0), aPC, s + (PC && sPC ? done : 0), sPC, a1, s1, 0, 0);
-        rowAffine(yr + done, C & 7, gamma + done, beta + done);
+        rowShape(kind, PC, false, false, xr + done, fr + done, 0, C & 7, alpha + (PC && aPC ? done : 0), aPC, s + (PC && sPC ? done : 0), sPC, a1, s1, 0, 0);
+        rowAffine(fr + done, yr + done, C & 7, gamma + done, beta + done);
       }
     } else {
-      rowShape(kind, PC, false, xr, yr, C, alpha, aPC, s, sPC, a1, s1, 0, 0);
-      rowAffine(yr, C, gamma, beta);
+      rowShape(kind, PC, false, false, xr, fr, 0, C, alpha, aPC, s, sPC, a1, s1, 0, 0);
+      rowAffine(fr, yr, C, gamma, beta);
     }
   }
 }
 
 @inline function squashFwdKind(kind: i32, x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  if (aPC | sPC) squashFwdRows(kind, true, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
-  else squashFwdRows(kind, false, x, y, rows, C, alpha, 0, s, 0, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  if (fOut) {
+    if (aPC | sPC) squashFwdRows(kind, true, true, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
+    else squashFwdRows(kind, false, true, x, y, rows, C, alpha, 0, s, 0, gamma, beta, fOut);
+  } else if (aPC | sPC) squashFwdRows(kind, true, false, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, 0);
+  else squashFwdRows(kind, false, false, x, y, rows, C, alpha, 0, s, 0, gamma, beta, 0);
 }
 
 // One (non-inlined) function per shape: V8 tiers wasm functions up to
 // optimised code one by one, and a single function holding every
 // specialisation stayed in the baseline tier for many calls (1.7x slower).
 function squashFwdTanh(x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  squashFwdKind(K_TANH, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  squashFwdKind(K_TANH, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 function squashFwdTanhAccurate(x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  squashFwdKind(K_TANH_ACCURATE, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  squashFwdKind(K_TANH_ACCURATE, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 function squashFwdHardtanh(x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  squashFwdKind(K_HARDTANH, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  squashFwdKind(K_HARDTANH, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 function squashFwdSigmoid(x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  squashFwdKind(K_SIGMOID, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  squashFwdKind(K_SIGMOID, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 function squashFwdSoftsign(x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  squashFwdKind(K_SOFTSIGN, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  squashFwdKind(K_SOFTSIGN, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 function squashFwdErf(x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  squashFwdKind(K_ERF, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  squashFwdKind(K_ERF, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 function squashFwdIsru(x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  squashFwdKind(K_ISRU, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  squashFwdKind(K_ISRU, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 function squashFwdIdentity(x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  squashFwdKind(K_IDENTITY, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  squashFwdKind(K_IDENTITY, x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 
 export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
-  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize): void {
-  if (kind == K_TANH) squashFwdTanh(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
-  else if (kind == K_TANH_ACCURATE) squashFwdTanhAccurate(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
-  else if (kind == K_HARDTANH) squashFwdHardtanh(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
-  else if (kind == K_SIGMOID) squashFwdSigmoid(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
-  else if (kind == K_SOFTSIGN) squashFwdSoftsign(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
-  else if (kind == K_ERF) squashFwdErf(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
-  else if (kind == K_ISRU) squashFwdIsru(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
-  else if (kind == K_IDENTITY) squashFwdIdentity(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta);
+  alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize, beta: usize, fOut: usize): void {
+  if (kind == K_TANH) squashFwdTanh(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
+  else if (kind == K_TANH_ACCURATE) squashFwdTanhAccurate(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
+  else if (kind == K_HARDTANH) squashFwdHardtanh(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
+  else if (kind == K_SIGMOID) squashFwdSigmoid(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
+  else if (kind == K_SOFTSIGN) squashFwdSoftsign(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
+  else if (kind == K_ERF) squashFwdErf(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
+  else if (kind == K_ISRU) squashFwdIsru(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
+  else if (kind == K_IDENTITY) squashFwdIdentity(x, y, rows, C, alpha, aPC, s, sPC, gamma, beta, fOut);
 }
 
 // Backward. With g = dy * gamma * f'(u):
@@ -204,7 +215,8 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
 //   channel when aPC / sPC); dgamma_c = sum_rows dy * f(u); dbeta_c =
 //   sum_rows dy.
 // Pass A leaves f(u) in the dx row; pass B reads it back and overwrites it
-// with dx. The sums go to chunk records (simd-math.ts, chunk_reduce adds
+// with dx. With fIn (f(u) as the training forward saved it) pass A is skipped
+// and pass B reads f from there. The sums go to chunk records (simd-math.ts, chunk_reduce adds
 // them up): fields dgamma, dbeta, then dalpha if aPC, then ds if sPC; the
 // scalar dalpha and ds accumulate per row in f32 lanes, row totals in f64,
 // as the record's two totals.
@@ -218,7 +230,7 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
 
 @inline function squashBwdRows(kind: i32, PC: bool, x: usize, dy: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
   const a1 = f32x4.splat(load<f32>(alpha));
   const s1 = f32x4.splat(load<f32>(s));
   const zero = f32x4.splat(0.0);
@@ -243,12 +255,14 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
     const xr = x + <usize>r * rowBytes;
     const dyr = dy + <usize>r * rowBytes;
     const dxr = dx + <usize>r * rowBytes;
-    rowShape(kind, PC, false, xr, dxr, C, alpha, aPC, s, sPC, a1, s1, 0, 0);
+    // f(u): saved by the training forward (fIn), else recomputed into the dx row.
+    const fr = fIn ? fIn + <usize>r * rowBytes : dxr;
+    if (!fIn) rowShape(kind, PC, false, false, xr, dxr, 0, C, alpha, aPC, s, sPC, a1, s1, 0, 0);
     let rowA = zero;
     let rowS = zero;
     for (let c = 0; c < C4; c += 4) {
       const off = <usize>c << 2;
-      const f = v128.load(dxr + off);
+      const f = v128.load(fr + off);
       const va = paramAt(PC, aPC, alpha, off, a1);
       const vx = v128.load(xr + off);
       const vdy = v128.load(dyr + off);
@@ -265,7 +279,7 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
       // Lanes past the row end load as 0, so g = 0 there and the row sums
       // are unaffected; they are never stored.
       const off = <usize>C4 << 2;
-      const f = loadPartial(dxr + off, rest);
+      const f = loadPartial(fr + off, rest);
       const va = paramAtPartial(PC, aPC, alpha, off, rest, a1);
       const vx = loadPartial(xr + off, rest);
       const vdy = loadPartial(dyr + off, rest);
@@ -286,53 +300,53 @@ export function squash_fwd(kind: i32, x: usize, y: usize, rows: i32, C: i32,
 
 @inline function squashBwdKind(kind: i32, x: usize, dy: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  if (aPC | sPC) squashBwdRows(kind, true, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
-  else squashBwdRows(kind, false, x, dy, rows, C, alpha, 0, s, 0, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  if (aPC | sPC) squashBwdRows(kind, true, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
+  else squashBwdRows(kind, false, x, dy, rows, C, alpha, 0, s, 0, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 
 function squashBwdTanh(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  squashBwdKind(K_TANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  squashBwdKind(K_TANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 function squashBwdTanhAccurate(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  squashBwdKind(K_TANH_ACCURATE, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  squashBwdKind(K_TANH_ACCURATE, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 function squashBwdHardtanh(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  squashBwdKind(K_HARDTANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  squashBwdKind(K_HARDTANH, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 function squashBwdSigmoid(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  squashBwdKind(K_SIGMOID, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  squashBwdKind(K_SIGMOID, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 function squashBwdSoftsign(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  squashBwdKind(K_SOFTSIGN, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  squashBwdKind(K_SOFTSIGN, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 function squashBwdErf(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  squashBwdKind(K_ERF, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  squashBwdKind(K_ERF, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 function squashBwdIsru(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  squashBwdKind(K_ISRU, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  squashBwdKind(K_ISRU, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 function squashBwdIdentity(x: usize, dy: usize, rows: i32, C: i32, alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  squashBwdKind(K_IDENTITY, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  squashBwdKind(K_IDENTITY, x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
 
 export function squash_bwd(kind: i32, x: usize, dy: usize, rows: i32, C: i32,
   alpha: usize, aPC: i32, s: usize, sPC: i32, gamma: usize,
-  dx: usize, part: usize, recBytes: i32, chunkRows: i32): void {
-  if (kind == K_TANH) squashBwdTanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
-  else if (kind == K_TANH_ACCURATE) squashBwdTanhAccurate(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
-  else if (kind == K_HARDTANH) squashBwdHardtanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
-  else if (kind == K_SIGMOID) squashBwdSigmoid(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
-  else if (kind == K_SOFTSIGN) squashBwdSoftsign(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
-  else if (kind == K_ERF) squashBwdErf(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
-  else if (kind == K_ISRU) squashBwdIsru(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
-  else if (kind == K_IDENTITY) squashBwdIdentity(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows);
+  dx: usize, part: usize, recBytes: i32, chunkRows: i32, fIn: usize): void {
+  if (kind == K_TANH) squashBwdTanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
+  else if (kind == K_TANH_ACCURATE) squashBwdTanhAccurate(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
+  else if (kind == K_HARDTANH) squashBwdHardtanh(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
+  else if (kind == K_SIGMOID) squashBwdSigmoid(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
+  else if (kind == K_SOFTSIGN) squashBwdSoftsign(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
+  else if (kind == K_ERF) squashBwdErf(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
+  else if (kind == K_ISRU) squashBwdIsru(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
+  else if (kind == K_IDENTITY) squashBwdIdentity(x, dy, rows, C, alpha, aPC, s, sPC, gamma, dx, part, recBytes, chunkRows, fIn);
 }
