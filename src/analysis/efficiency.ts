@@ -48,22 +48,28 @@ export async function settle(t: Tensor): Promise<void> {
 
 export interface Timing { medianMs: number; minMs: number; runs: number }
 
-/** `reps` timed runs after `warmup` untimed ones, each until its outputs are settled (and then disposed). */
-export async function timeRuns(run: () => Tensor[], warmup: number, reps: number): Promise<Timing> {
-  const once = async (): Promise<number> => {
-    const t0 = performance.now();
-    const outs = run();
-    for (const o of outs) await settle(o);
-    const dt = performance.now() - t0;
-    tf.dispose(outs);
-    return dt;
-  };
-  for (let i = 0; i < warmup; i++) await once();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) ts.push(await once());
+/** One timed run until its outputs are settled (then disposed), in ms. */
+async function timeOnce(run: () => Tensor[]): Promise<number> {
+  const t0 = performance.now();
+  const outs = run();
+  for (const o of outs) await settle(o);
+  const dt = performance.now() - t0;
+  tf.dispose(outs);
+  return dt;
+}
+
+function timingOf(ts: number[]): Timing {
   const sorted = ts.slice().sort((a, b) => a - b);
   const m = sorted.length >> 1;
-  return { medianMs: sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2, minMs: sorted[0]!, runs: reps };
+  return { medianMs: sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2, minMs: sorted[0]!, runs: ts.length };
+}
+
+/** `reps` timed runs after `warmup` untimed ones, each until its outputs are settled (and then disposed). */
+export async function timeRuns(run: () => Tensor[], warmup: number, reps: number): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await timeOnce(run);
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) ts.push(await timeOnce(run));
+  return timingOf(ts);
 }
 
 /**
@@ -72,22 +78,10 @@ export async function timeRuns(run: () => Tensor[], warmup: number, reps: number
  * a ratio of two of them holds when the machine's speed drifts during a run.
  */
 export async function timeInterleaved(runs: Array<() => Tensor[]>, warmup: number, reps: number): Promise<Timing[]> {
-  const once = async (run: () => Tensor[]): Promise<number> => {
-    const t0 = performance.now();
-    const outs = run();
-    for (const o of outs) await settle(o);
-    const dt = performance.now() - t0;
-    tf.dispose(outs);
-    return dt;
-  };
-  for (let i = 0; i < warmup; i++) for (const run of runs) await once(run);
+  for (let i = 0; i < warmup; i++) for (const run of runs) await timeOnce(run);
   const ts = runs.map(() => [] as number[]);
-  for (let i = 0; i < reps; i++) for (let j = 0; j < runs.length; j++) ts[j]!.push(await once(runs[j]!));
-  return ts.map((t) => {
-    const sorted = t.slice().sort((a, b) => a - b);
-    const m = sorted.length >> 1;
-    return { medianMs: sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2, minMs: sorted[0]!, runs: reps };
-  });
+  for (let i = 0; i < reps; i++) for (let j = 0; j < runs.length; j++) ts[j]!.push(await timeOnce(runs[j]!));
+  return ts.map(timingOf);
 }
 
 /**
