@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../src/engine/tf.js';
 import { registerFusedKernels } from '../src/engine/ops/index.js';
-import { gpuTimingRows, loadGpuResults, timeLayers, timeRuns, timeTrainSteps } from '../src/analysis/efficiency.js';
+import { gpuTimingRows, loadGpuResults, timeInterleaved, timeLayers, timeRuns, timeTrainSteps } from '../src/analysis/efficiency.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -34,21 +34,40 @@ describe('timeRuns', () => {
 });
 
 describe('timeLayers', () => {
-  test('every op and impl against one copy per size, on the backend in use, and nothing leaks', async () => {
+  test('every op and impl against a copy timed with it (one per size and impl), on the backend in use, and nothing leaks', async () => {
     const before = tf.memory().numTensors;
     const rows = await timeLayers({ sizes: [[64, 32], [16, 8]], reps: 2 });
     assert.deepEqual(rows.map((r) => `${r.size} ${r.op}/${r.impl}`), ['[64, 32]', '[16, 8]'].flatMap((size) =>
       ['layernorm/fused', 'layernorm/composed', 'rmsnorm/fused', 'rmsnorm/composed', 'dyt/fused', 'dyt/composed'].map((o) => `${size} ${o}`)));
     for (const size of ['[64, 32]', '[16, 8]']) {
-      const copies = new Set(rows.filter((r) => r.size === size).map((r) => r.copyMs));
-      assert.equal(copies.size, 1, `${size}: every layer is compared with the same copy`);
+      for (const impl of ['fused', 'composed']) {
+        const group = rows.filter((r) => r.size === size && r.impl === impl);
+        assert.equal(new Set(group.map((r) => `${r.copyMs} ${r.copyFwdBwdMs}`)).size, 1, `${size} ${impl}: the ops share the copy they alternated with`);
+      }
     }
     for (const r of rows) {
       assert.equal(r.backend, 'cpu');
-      assert.ok(r.fwdMs > 0 && r.fwdBwdMs > 0 && r.copyMs > 0);
+      assert.ok(r.fwdMs > 0 && r.fwdBwdMs > 0 && r.copyMs > 0 && r.copyFwdBwdMs > 0);
+      assert.equal(r.fwdXCopy, r.fwdMs / r.copyMs);
+      assert.equal(r.fwdBwdXCopy, r.fwdBwdMs / r.copyFwdBwdMs);
       assert.match(r.copyMethod, /tf\.(add|mul)/);
     }
     assert.equal(tf.memory().numTensors, before);
+  });
+
+  test('timeInterleaved alternates the runs rep by rep after the warm-up rounds (scripted clock)', async () => {
+    let now = 0;
+    const order: number[] = [];
+    const clock = mock.method(performance, 'now', () => now);
+    try {
+      // Run j costs 1 + j ms.
+      const runs = [0, 1, 2].map((j) => () => { order.push(j); now += 1 + j; return [tf.zeros([1])]; });
+      const t = await timeInterleaved(runs, 1, 2);
+      assert.deepEqual(order, [0, 1, 2, 0, 1, 2, 0, 1, 2], 'one warm-up round, then two rounds of all three');
+      assert.deepEqual(t, [1, 2, 3].map((ms) => ({ medianMs: ms, minMs: ms, runs: 2 })));
+    } finally {
+      clock.mock.restore();
+    }
   });
 });
 

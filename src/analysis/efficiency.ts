@@ -26,12 +26,16 @@ export interface LayerTiming {
   op: LayerOp;
   impl: 'fused' | 'composed';
   fwdMs: number;
+  /** tf.grads of the layer: its forward and backward once each. */
   fwdBwdMs: number;
+  /** The copy, timed alternately with this layer's forward (and the other ops of its impl). */
   copyMs: number;
+  /** The copy, timed alternately with the forward+backward runs. */
+  copyFwdBwdMs: number;
   copyMethod: string;
   /** fwdMs / copyMs: 1 is the floor of a layer that reads x once and writes y once. */
   fwdXCopy: number;
-  /** fwdBwdMs / copyMs (the floor is about 2.5: 5 tensor passes against the copy's 2). */
+  /** fwdBwdMs / copyFwdBwdMs (the floor is about 2.5: 5 tensor passes against the copy's 2). */
   fwdBwdXCopy: number;
 }
 
@@ -93,11 +97,11 @@ async function timeMs(run: () => Tensor[], reps: number, warmup = 1): Promise<nu
 }
 
 /** Fastest of tf.add(x, 0) and tf.mul(x, 1) (tf.clone may share the buffer instead of copying). */
-async function copyReference(x: Tensor, reps: number): Promise<{ ms: number; method: string }> {
-  let best = { ms: Infinity, method: '' };
+async function copyReference(x: Tensor, reps: number): Promise<{ ms: number; method: string; run: (t: Tensor) => Tensor }> {
+  let best: { ms: number; method: string; run: (t: Tensor) => Tensor } = { ms: Infinity, method: '', run: (t) => tf.add(t, 0) };
   for (const [method, f] of [['tf.add(x, 0)', (t: Tensor) => tf.add(t, 0)], ['tf.mul(x, 1)', (t: Tensor) => tf.mul(t, 1)]] as const) {
     const ms = await timeMs(() => [f(x)], reps);
-    if (ms < best.ms) best = { ms, method };
+    if (ms < best.ms) best = { ms, method, run: f };
   }
   return best;
 }
@@ -111,7 +115,12 @@ export interface LayerTimingOptions {
   seed?: number;
 }
 
-/** Layer times on the active backend (initBackend first), with the copy reference of each size. */
+/**
+ * Layer times on the active backend (initBackend first). Per size and impl, the
+ * copy and every op run alternately rep by rep (timeInterleaved; best of the
+ * reps after one warm-up), so each ratio to the copy, and the ops against each
+ * other, are taken at the same moments on a machine whose speed drifts.
+ */
 export async function timeLayers(opts: LayerTimingOptions): Promise<LayerTiming[]> {
   const ops = opts.ops ?? ['layernorm', 'rmsnorm', 'dyt'];
   const impls = opts.impls ?? ['fused', 'composed'];
@@ -122,18 +131,22 @@ export async function timeLayers(opts: LayerTimingOptions): Promise<LayerTiming[
     const p = { alpha: tf.tensor1d([0.5]), s: tf.tensor1d([0]), gamma: tf.ones([C]), beta: tf.zeros([C]) };
     try {
       const copy = await copyReference(x, reps);
-      for (const op of ops) {
-        for (const impl of impls) {
-          const { f, args } = layer(op, impl as KernelImpl, x, p);
-          const fwdMs = await timeMs(() => [f(...args)], reps);
+      const copyRun = (): Tensor[] => [copy.run(x)];
+      const byImpl = new Map<string, LayerTiming[]>();
+      for (const impl of impls) {
+        const layers = ops.map((op) => layer(op, impl as KernelImpl, x, p));
+        const [cf, ...fwd] = await timeInterleaved([copyRun, ...layers.map(({ f, args }) => () => [f(...args)])], 1, reps);
+        const [cb, ...fwdBwd] = await timeInterleaved([copyRun, ...layers.map(({ f, args }) => {
           const g = tf.grads(f);
-          const fwdBwdMs = await timeMs(() => [f(...args), ...g(args, dy)], reps);
-          rows.push({
-            backend: tf.getBackend(), size: `[${R}, ${C}]`, op, impl, fwdMs, fwdBwdMs, copyMs: copy.ms, copyMethod: copy.method,
-            fwdXCopy: fwdMs / copy.ms, fwdBwdXCopy: fwdBwdMs / copy.ms,
-          });
-        }
+          return () => g(args, dy);
+        })], 1, reps);
+        byImpl.set(impl, ops.map((op, i) => ({
+          backend: tf.getBackend(), size: `[${R}, ${C}]`, op, impl, fwdMs: fwd[i]!.minMs, fwdBwdMs: fwdBwd[i]!.minMs,
+          copyMs: cf!.minMs, copyFwdBwdMs: cb!.minMs, copyMethod: copy.method,
+          fwdXCopy: fwd[i]!.minMs / cf!.minMs, fwdBwdXCopy: fwdBwd[i]!.minMs / cb!.minMs,
+        })));
       }
+      for (let i = 0; i < ops.length; i++) for (const impl of impls) rows.push(byImpl.get(impl)![i]!);
     } finally {
       tf.dispose([x, dy, ...Object.values(p)]);
     }
