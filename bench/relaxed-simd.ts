@@ -39,7 +39,7 @@ f32[S / 4] = 0;
 for (let i = 0; i < 1024 * 512 + 512 * 512; i++) f32[MA / 4 + i] = rand();
 
 const cases: Array<{ name: string; run: (k: Kernels) => void; flops?: number }> = [
-  { name: 'DyT forward [4096, 768] (squash_fwd tanh)', run: (k) => k.squash_fwd!(0, X, Y, R, C, A, 0, S, 0, G, B) },
+  { name: 'DyT forward [4096, 768] (squash_fwd tanh)', run: (k) => k.squash_fwd!(0, X, Y, R, C, A, 0, S, 0, G, B, 0) },
   { name: 'GELU tanh form, 3.1M floats (gelu_fwd)', run: (k) => k.gelu_fwd!(X, Y, N) },
   { name: 'product [1024,128]x[128,512] (gemm_f32)', run: (k) => k.gemm_f32!(0, 1024, 512, 128, MA, 128, MB, 512, MC, 512, PACK), flops: 2 * 1024 * 128 * 512 },
   { name: 'product [1024,512]x[512,128] (gemm_f32)', run: (k) => k.gemm_f32!(0, 1024, 128, 512, MA, 512, MB, 128, MC, 128, PACK), flops: 2 * 1024 * 512 * 128 },
