@@ -76,6 +76,15 @@ export const GEMM_PACK_FLOATS = 256 * 512 + 8;
 
 /** How long the main thread sleeps between checks of a helper's share (ms). */
 const WAIT_MS = 0.5;
+/**
+ * How long a thread spins on the control block before it sleeps (ms): a helper
+ * after its share, the main thread waiting for one. Waking a sleeping thread
+ * took 0.2 to over 1 ms on this project's VMs (a [4096, 768] DyT forward at 2
+ * threads ran on the main thread alone in a sixth of the calls: the helper
+ * woke after it was done), while a training step's pooled kernels come
+ * tens of microseconds apart; OpenMP spins 200 ms by default for the same reason.
+ */
+export const SPIN_MS = 2;
 
 // Control block layout (Int32 slots). Per share i (1..helpers): CLAIM_i, DONE_i.
 const SEQ = 0, OP = 1, NSHARES = 2, READY = 3, ARGS = 4, MAX_ARGS = 16, SHARES = ARGS + MAX_ARGS, MAX_HELPERS = 7;
@@ -93,8 +102,12 @@ const OPS = ${JSON.stringify(OPS)};
 const SEQ = ${SEQ}, OP = ${OP}, NSHARES = ${NSHARES}, ARGS = ${ARGS}, SHARES = ${SHARES};
 Atomics.add(ctl, ${READY}, 1);
 let seen = Atomics.load(ctl, SEQ);
+const SPIN_MS = ${SPIN_MS};
 for (;;) {
-  Atomics.wait(ctl, SEQ, seen);
+  const until = performance.now() + SPIN_MS;
+  for (let i = 1; Atomics.load(ctl, SEQ) === seen; i++) {
+    if ((i & 255) === 0 && performance.now() > until) { Atomics.wait(ctl, SEQ, seen); break; }
+  }
   seen = Atomics.load(ctl, SEQ);
   const share = index + 1;
   if (share >= Atomics.load(ctl, NSHARES)) continue;
@@ -261,7 +274,10 @@ export function runRows(kernels: { memory: WebAssembly.Memory; shared: boolean; 
     } else {
       // Short waits: seen here, a helper's store + notify sometimes failed to wake this wait
       // (it ran to its timeout with the share done), so a long timeout cost whole seconds.
-      while (Atomics.load(ctl, SHARES + 2 * s + 1) !== seq) Atomics.wait(ctl, SHARES + 2 * s + 1, Atomics.load(ctl, SHARES + 2 * s + 1), WAIT_MS);
+      const until = performance.now() + SPIN_MS;
+      for (let i = 1; Atomics.load(ctl, SHARES + 2 * s + 1) !== seq; i++) {
+        if ((i & 255) === 0 && performance.now() > until) Atomics.wait(ctl, SHARES + 2 * s + 1, Atomics.load(ctl, SHARES + 2 * s + 1), WAIT_MS);
+      }
     }
   }
 }
